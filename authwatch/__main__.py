@@ -1,0 +1,5 @@
+import sys
+
+from authwatch.cli import main
+
+sys.exit(main())

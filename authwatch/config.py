@@ -1,0 +1,266 @@
+"""The configuration: where it is found, and YAML turned into validated settings.
+
+Search path: `--config PATH`, else `$AUTHWATCH_CONFIG`, else
+`/etc/authwatch/config.yaml` when running as root, else
+`$XDG_CONFIG_HOME/authwatch/config.yaml` (`~/.config/...`). No file at all
+means built-in defaults.
+
+Every error names the file, line and column, the key path, and what was
+expected; a misspelled key gets a "did you mean". `${NAME}` in a string is
+replaced by the environment variable NAME (an error if it is unset; `$$` is a
+literal `$`); inside a URL the value is percent-encoded, so a password with
+`@` or `/` cannot break the URL. Values of target URLs, which hold secrets, are
+never repeated in messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+from urllib.parse import quote
+
+from authwatch import yamldoc, zones
+from authwatch.errors import ConfigError, UsageError
+
+DEFAULT_CORRELATE_MS = 300
+ROOT_CONFIG = "/etc/authwatch/config.yaml"
+_ENV = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    file: str | None  # the file loaded; None: built-in defaults
+    state: str
+    sources: tuple[str, ...] = ("auto",)
+    timezone: str | None = None  # IANA name; None: the system's zone
+    tz: tzinfo | None = None
+    correlate_ms: int = DEFAULT_CORRELATE_MS
+    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> {"url": ..., ...}
+    warnings: tuple[str, ...] = ()
+
+
+def default_state_path() -> str:
+    if os.geteuid() == 0:
+        return "/var/lib/authwatch/state.db"
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "authwatch", "state.db")
+
+
+def find(explicit: str | None = None) -> str | None:
+    """The configuration file to use, or None for built-in defaults. A file
+    named explicitly (option or $AUTHWATCH_CONFIG) must exist."""
+    for named, how in ((explicit, "--config"), (os.environ.get("AUTHWATCH_CONFIG"), "$AUTHWATCH_CONFIG")):
+        if named:
+            if not os.path.isfile(named):
+                raise UsageError(f"{named}: no such configuration file (from {how})")
+            return named
+    if os.geteuid() == 0:
+        candidate = ROOT_CONFIG
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+        candidate = os.path.join(base, "authwatch", "config.yaml")
+    return candidate if os.path.isfile(candidate) else None
+
+
+def load(explicit: str | None = None) -> Settings:
+    path = find(explicit)
+    if path is None:
+        return defaults()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    return parse(text, path)
+
+
+def defaults() -> Settings:
+    return Settings(file=None, state=default_state_path(), tz=zones.system_zone())
+
+
+def parse(text: str, name: str, environ: Mapping[str, str] | None = None) -> Settings:
+    try:
+        doc = yamldoc.load(text, name)
+    except yamldoc.YamlError as e:
+        raise ConfigError([str(e)]) from None
+    if doc.data is None:
+        raise ConfigError([f"{name}:1:1: the file is empty; delete it to use the built-in defaults, "
+                           "or start from rules.example.yaml"])
+    check = _Checker(doc, os.environ if environ is None else environ)
+    if not isinstance(doc.data, dict):
+        check.error((), "expected a mapping of settings (key: value) at the top level")
+        raise ConfigError(check.errors, check.warnings)
+    values: dict[str, Any] = {}
+    for key, value in doc.data.items():
+        section = SECTIONS.get(key)
+        if section is None:
+            check.unknown((key,), key, SECTIONS)
+            continue
+        parsed = section(check, (key,), check.substitute((key,), value))
+        if parsed is not _INVALID:
+            values[key] = parsed
+    if check.errors:
+        raise ConfigError(check.errors, check.warnings)
+    tz_name = values.get("timezone")
+    return Settings(
+        file=name,
+        state=values.get("state") or default_state_path(),
+        sources=values.get("sources", ("auto",)),
+        timezone=tz_name,
+        tz=zones.zone(tz_name) if tz_name else zones.system_zone(),
+        correlate_ms=values.get("correlate_ms", DEFAULT_CORRELATE_MS),
+        targets=values.get("targets", {}),
+        warnings=tuple(check.warnings),
+    )
+
+
+_INVALID = object()
+
+
+class _Checker:
+    """Collects errors and warnings with their place in the file."""
+
+    def __init__(self, doc: yamldoc.Doc, environ: Mapping[str, str]):
+        self.doc = doc
+        self.environ = environ
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def _say(self, path: tuple, message: str, key: bool = False) -> str:
+        where = self.doc.where(path, key)
+        keys = _dotted(path)
+        return f"{where}: {keys}: {message}" if keys else f"{where}: {message}"
+
+    def error(self, path: tuple, message: str) -> object:
+        self.errors.append(self._say(path, message))
+        return _INVALID
+
+    def warn(self, path: tuple, message: str, key: bool = False) -> None:
+        self.warnings.append(self._say(path, message, key))
+
+    def unknown(self, path: tuple, key: Any, known: Mapping | tuple) -> None:
+        close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(map(str, known)))}"
+        self.warn(path, f"unknown key {key!r} (ignored){hint}", key=True)
+
+    def substitute(self, path: tuple, value: Any) -> Any:
+        """Replace ${NAME} in every string under `value`."""
+        if isinstance(value, str):
+            return self._substitute_str(path, value)
+        if isinstance(value, dict):
+            return {k: self.substitute(path + (k,), v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.substitute(path + (i,), v) for i, v in enumerate(value)]
+        return value
+
+    def _substitute_str(self, path: tuple, text: str) -> str:
+        if "$" not in text:
+            return text
+        in_url = bool(_URL.match(text))
+
+        def replace(m: re.Match) -> str:
+            name = m.group(1)
+            if name is None:
+                return "$"
+            if name not in self.environ:
+                self.error(path, f"environment variable {name} is not set (used as ${{{name}}})")
+                return ""
+            value = self.environ[name]
+            return quote(value, safe="") if in_url else value
+
+        return _ENV.sub(replace, text)
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+# -- sections ---------------------------------------------------------------
+
+
+def _state(check: _Checker, path: tuple, value: Any) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        return check.error(path, f"expected a file path for the state database, got {_type_name(value)}")
+    return os.path.expanduser(value)
+
+
+def _sources(check: _Checker, path: tuple, value: Any) -> Any:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        return check.error(path, "expected a list of sources: auto, journal, or file paths / globs")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            check.error(path + (i,), f"expected auto, journal, or a file path / glob, got {_type_name(item)}")
+            continue
+        if item not in ("auto", "journal") and not os.path.isabs(os.path.expanduser(item)):
+            check.error(path + (i,), f"expected an absolute path (or auto, journal), got {item!r}")
+            continue
+        out.append(item if item in ("auto", "journal") else os.path.expanduser(item))
+    return tuple(out)
+
+
+def _timezone(check: _Checker, path: tuple, value: Any) -> Any:
+    if not isinstance(value, str):
+        return check.error(path, f"expected an IANA time zone name such as Europe/London, got {_type_name(value)}")
+    try:
+        zones.zone(value)
+    except KeyError:
+        return check.error(path, f"unknown time zone {value!r}; expected an IANA name such as Europe/London or UTC")
+    return value
+
+
+def _correlate_ms(check: _Checker, path: tuple, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+        return check.error(path, f"expected milliseconds from 0 to 10000, got {value!r}")
+    return value
+
+
+def _targets(check: _Checker, path: tuple, value: Any) -> Any:
+    if not isinstance(value, dict):
+        return check.error(path, "expected a mapping of target names to Apprise URLs")
+    out = {}
+    for name, spec in value.items():
+        where = path + (name,)
+        if not isinstance(name, str) or not _TARGET_NAME.match(name):
+            check.error(where, "a target name is letters, digits, '.', '_' or '-'")
+            continue
+        url_path = where if isinstance(spec, str) else where + ("url",)
+        if isinstance(spec, str):
+            spec = {"url": spec}
+        if not isinstance(spec, dict):
+            check.error(where, f"expected an Apprise URL or a mapping with url:, got {_type_name(spec)}")
+            continue
+        url = spec.get("url")
+        if not isinstance(url, str) or not _URL.match(url):
+            # Never repeat the value: a URL holds passwords and tokens.
+            check.error(url_path if "url" in spec else where,
+                        "expected an Apprise URL such as mailtos://user:pass@host or slack://T/B/C")
+            continue
+        out[name] = dict(spec)
+    return out
+
+
+SECTIONS: dict[str, Callable[[_Checker, tuple, Any], Any]] = {
+    "state": _state,
+    "sources": _sources,
+    "timezone": _timezone,
+    "correlate_ms": _correlate_ms,
+    "targets": _targets,
+}

@@ -1,0 +1,86 @@
+"""Events and alerts written to a terminal or as JSON lines.
+
+Everything shown comes from a log line and is untrusted: control characters
+(terminal escapes, CR, LF) are shown as `\\xNN` and very long values are cut,
+so a user name cannot rewrite the screen or fake another line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timezone
+from typing import Any
+
+from authwatch import event as ev
+from authwatch.event import Event, to_json
+from authwatch.rules import Decision
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+MAX_SHOWN = 200
+
+
+def printable(value: Any, limit: int = MAX_SHOWN) -> str:
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + f"… ({len(text) - limit} more characters)"
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+
+
+def json_line(event: Event, decision: Decision | None, alert_id: str | None = None) -> str:
+    d = to_json(event)
+    d["alert"] = (
+        {"id": alert_id, "severity": decision.severity, "rule": decision.rule, "reasons": list(decision.reasons)}
+        if decision is not None and decision.action == "alert"
+        else None
+    )
+    return json.dumps(d, ensure_ascii=False)
+
+
+_TITLES = {
+    ev.LOGIN: "LOGIN",
+    ev.FAILURE: "FAILED",
+    ev.INVALID_USER: "INVALID USER",
+    ev.LOGOUT: "LOGOUT",
+    ev.SESSION: "SESSION",
+    ev.DISCONNECT: "DISCONNECT",
+    ev.PARTIAL: "PARTIAL",
+    ev.KEY_FOUND: "KEY",
+}
+
+
+def block(event: Event, decision: Decision | None) -> str:
+    """A readable block for a person at a terminal."""
+    who = printable(event.user) if event.user is not None else "?"
+    head = f"{_TITLES.get(event.kind, event.kind.upper())}  {who}@{printable(event.host or '?')}"
+    if event.ip:
+        head += f"  from {event.ip}" + (f" port {event.port}" if event.port is not None else "")
+    rows = [("time", _time(event))]
+    if event.methods or event.method:
+        method = " + ".join(event.methods) if len(event.methods) > 1 else (event.method or "")
+        if event.key:
+            method += f"  ({event.key_type} {event.key})"
+        rows.append(("method", method))
+    if event.cert:
+        c = event.cert
+        rows.append(("cert", f"ID {printable(c.id)} serial {c.serial}, CA {c.ca_key_type} {c.ca_key}"))
+    if event.key_location:
+        rows.append(("key file", printable(event.key_location)))
+    if event.session:
+        rows.append(("session", event.session + (f" on {printable(event.tty)}" if event.tty else "")))
+    if event.detail:
+        rows.append(("detail", printable(event.detail)))
+    if decision is not None and decision.action == "alert":
+        why = "; ".join(decision.reasons) or "-"
+        rows.append(("why", f"{printable(why)}  [{decision.severity}" + (f", rule: {printable(decision.rule)}]" if decision.rule else "]")))
+    if event.source:
+        rows.append(("source", printable(event.source, 400)))
+    return head + "\n" + "".join(f"    {k:<9} {v}\n" for k, v in rows)
+
+
+def _time(event: Event) -> str:
+    t = event.time
+    local = t.isoformat(sep=" ")
+    if t.utcoffset():
+        return f"{local}  ({t.astimezone(timezone.utc).strftime('%H:%M:%S')} UTC)"
+    return local

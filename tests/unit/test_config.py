@@ -1,0 +1,129 @@
+"""The configuration spine: search path, validation with positions, ${ENV}."""
+
+import os
+
+import pytest
+
+from authwatch import config
+from authwatch.errors import ConfigError, UsageError
+
+
+def parse(text, env=None):
+    return config.parse(text, "c.yaml", environ=env or {})
+
+
+def errors_of(text, env=None) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        parse(text, env)
+    return e.value.problems
+
+
+def test_defaults_without_a_file(tmp_path):
+    s = config.load()
+    assert s.file is None and s.sources == ("auto",) and s.correlate_ms == 300
+    assert s.state.endswith("authwatch/state.db")
+
+
+def test_search_path(tmp_path, monkeypatch):
+    home_config = tmp_path / "xdg-config" / "authwatch" / "config.yaml"
+    home_config.parent.mkdir(parents=True)
+    home_config.write_text("timezone: Asia/Tokyo\n")
+    monkeypatch.setattr(config, "ROOT_CONFIG", str(home_config))  # root looks in /etc instead
+    assert config.load().timezone == "Asia/Tokyo"
+    env_config = tmp_path / "env.yaml"
+    env_config.write_text("timezone: Europe/Paris\n")
+    monkeypatch.setenv("AUTHWATCH_CONFIG", str(env_config))
+    assert config.load().timezone == "Europe/Paris"
+    explicit = tmp_path / "explicit.yaml"
+    explicit.write_text("timezone: UTC\n")
+    assert config.load(str(explicit)).timezone == "UTC"
+
+
+def test_a_named_file_must_exist(tmp_path, monkeypatch):
+    with pytest.raises(UsageError, match="no such configuration file"):
+        config.load(str(tmp_path / "missing.yaml"))
+    monkeypatch.setenv("AUTHWATCH_CONFIG", str(tmp_path / "gone.yaml"))
+    with pytest.raises(UsageError, match=r"\$AUTHWATCH_CONFIG"):
+        config.load()
+
+
+def test_full_example():
+    s = parse(
+        "state: ~/aw.db\n"
+        "sources: [auto, /var/log/auth.log, '/var/log/remote/*.log', journal]\n"
+        "timezone: Europe/London\n"
+        "correlate_ms: 0\n"
+        "targets:\n"
+        "  ops-mail: mailtos://u:p@mail.example.com?to=ops@example.com\n"
+        "  chat: {url: 'slack://T000/B000/XXXX', rate_limit: 10}\n"
+    )
+    assert s.state == os.path.expanduser("~/aw.db")
+    assert s.sources == ("auto", "/var/log/auth.log", "/var/log/remote/*.log", "journal")
+    assert str(s.tz) == "Europe/London" and s.correlate_ms == 0
+    assert s.targets["chat"] == {"url": "slack://T000/B000/XXXX", "rate_limit": 10}
+    assert s.targets["ops-mail"]["url"].startswith("mailtos://")
+
+
+def test_errors_name_file_line_column_key_and_expectation():
+    problems = errors_of("state: /x\ntimezone: Mars/Olympus\nsources:\n  - auto\n  - relative/path\n")
+    assert problems == [
+        "c.yaml:2:11: timezone: unknown time zone 'Mars/Olympus'; expected an IANA name such as Europe/London or UTC",
+        "c.yaml:5:5: sources[1]: expected an absolute path (or auto, journal), got 'relative/path'",
+    ]
+
+
+def test_unknown_keys_warn_with_did_you_mean():
+    s = parse("timezon: UTC\nstate: /x\n")
+    assert s.warnings == ("c.yaml:1:1: timezon: unknown key 'timezon' (ignored); did you mean 'timezone'?",)
+
+
+def test_invalid_yaml_and_wrong_shapes():
+    assert errors_of("a: [1\n")[0].startswith("c.yaml:2:1: invalid YAML")
+    assert errors_of("- just\n- a list\n") == [
+        "c.yaml:1:1: expected a mapping of settings (key: value) at the top level"
+    ]
+    assert errors_of("state: /x\nstate: /y\n") == ["c.yaml:2:1: duplicate key 'state'"]
+    assert "empty" in errors_of("")[0]
+    assert "empty" in errors_of("# only a comment\n")[0]
+    assert errors_of("correlate_ms: true\n") == ["c.yaml:1:15: correlate_ms: expected milliseconds from 0 to 10000, got True"]
+
+
+def test_yaml_1_1_surprises_do_not_happen():
+    from authwatch import yamldoc
+
+    assert yamldoc.load("t: 22:00\nc: NO\nb: yes\n", "x").data == {"t": "22:00", "c": "NO", "b": "yes"}
+
+
+def test_env_substitution_percent_encodes_inside_urls():
+    s = parse("targets:\n  m: 'mailtos://alerts:${PW}@mail.example.com'\nstate: '${HOME_DIR}/s.db'\n",
+              env={"PW": "p@ss/w:rd", "HOME_DIR": "/srv/a b"})
+    assert s.targets["m"]["url"] == "mailtos://alerts:p%40ss%2Fw%3Ard@mail.example.com"
+    assert s.state == "/srv/a b/s.db"  # not a URL: taken as is
+    assert parse("state: '/x/$$HOME'\n").state == "/x/$HOME"
+
+
+def test_missing_env_variable_is_an_error_that_names_it():
+    assert errors_of("targets:\n  m: 'json://h/${TOKEN}'\n") == [
+        "c.yaml:2:6: targets.m: environment variable TOKEN is not set (used as ${TOKEN})"
+    ]
+
+
+def test_target_url_values_are_never_repeated():
+    secret = "hunter2-secret-token"
+    problems = errors_of(f"targets:\n  a: 'not a url {secret}'\n  b: {{url: 42}}\n  c: ['x']\n  'bad name!': 'json://x'\n")
+    assert len(problems) == 4
+    assert not any(secret in p for p in problems)
+    problems = errors_of("targets:\n  a: 'not a url ${S}'\n", env={"S": secret})
+    assert not any(secret in p for p in problems)
+
+
+def test_cli_reports_config_errors_with_exit_3(cli, tmp_path):
+    c = tmp_path / "c.yaml"
+    c.write_text("timezone: Nowhere/Land\ntimezon: x\n")
+    r = cli("replay", "--config", str(c), str(tmp_path))
+    assert r.code == 3
+    assert r.err.splitlines() == [
+        f"authwatch: warning: {c}:2:1: timezon: unknown key 'timezon' (ignored); did you mean 'timezone'?",
+        f"authwatch: error: {c}:1:11: timezone: unknown time zone 'Nowhere/Land'; expected an IANA name such as "
+        "Europe/London or UTC",
+    ]

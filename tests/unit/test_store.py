@@ -40,7 +40,7 @@ def test_a_failed_migration_leaves_the_old_version(tmp_path, monkeypatch):
     monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS + ["CREATE TABLE x (a); THIS IS NOT SQL;"])
     with pytest.raises(StoreError):
         Store(path)
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS) - 1
     assert not sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE name='x'").fetchall()
 
 
@@ -71,9 +71,9 @@ def test_enqueue_is_idempotent_per_alert_id(tmp_path):
 def test_alerts_and_position_are_written_together(tmp_path):
     path = str(tmp_path / "s.db")
     with Store(path) as s:
-        s.enqueue([alert()], Position("/var/log/auth.log", 2049, 1234, 5678, b"head", None))
+        s.enqueue([alert()], [Position("/var/log/auth.log", 2049, 1234, 5678, b"head", None, 42)])
     with Store(path) as s:
-        assert s.position("/var/log/auth.log") == Position("/var/log/auth.log", 2049, 1234, 5678, b"head", None)
+        assert s.position("/var/log/auth.log") == Position("/var/log/auth.log", 2049, 1234, 5678, b"head", None, 42)
         assert s.position("/elsewhere") is None
 
 
@@ -81,6 +81,26 @@ def test_a_failing_write_keeps_neither(tmp_path):
     with Store(str(tmp_path / "s.db")) as s:
         s.db.execute("CREATE TRIGGER boom BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'disk full'); END")
         with pytest.raises(StoreError, match="disk full"):
-            s.enqueue([alert()], Position("/var/log/auth.log", 1, 2, 3))
+            s.enqueue([alert()], [Position("/var/log/auth.log", 1, 2, 3)])
         assert s.alert_count() == 0
         assert s.position("/var/log/auth.log") is None
+
+
+def test_a_full_disk_is_reported_as_such_and_the_store_stays_usable(tmp_path):
+    with Store(str(tmp_path / "s.db")) as s:
+        s.db.execute(f"PRAGMA max_page_count={s.db.execute('PRAGMA page_count').fetchone()[0]}")
+        with pytest.raises(StoreError, match="database or disk is full"):
+            for port in range(10_000):
+                s.enqueue([alert(port=port)], [Position("/var/log/auth.log", 1, 2, port)])
+        s.db.execute("PRAGMA max_page_count=1000000")
+        assert s.enqueue([alert(port=port)], [Position("/var/log/auth.log", 1, 2, port)]) == 1
+        assert s.position("/var/log/auth.log").offset == port
+
+
+def test_queued_alerts_come_in_queue_order(tmp_path):
+    with Store(str(tmp_path / "s.db")) as s:
+        s.enqueue([alert(port=5), alert(port=3)])
+        s.enqueue([alert(port=4)])
+        queued = s.queued_alerts()
+        assert [a.event["port"] for a in queued] == [5, 3, 4]
+        assert [a.event["port"] for a in s.queued_alerts(after=queued[0].seq, limit=1)] == [3]

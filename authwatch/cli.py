@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
+import signal
 import sys
 import tempfile
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from authwatch import __version__, config, errors
@@ -16,6 +21,7 @@ from authwatch.output import block, json_line, printable
 from authwatch.parse.syslog import Stats
 from authwatch.pipeline import Pipeline, Result
 from authwatch.replay import REPLAY_HOLD, replay
+from authwatch.service import Service
 from authwatch.sources.lines import InputError
 from authwatch.store import Store, StoreError
 
@@ -97,7 +103,61 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--state", metavar="PATH", help="use (and update) this state database instead of a scratch one")
     r.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
     r.set_defaults(func=_replay)
+
+    follow_help = (
+        "Files are followed by inode and offset through every kind of rotation (rename + create, copytruncate, "
+        "compression, rotation while stopped). A position is saved only once the alerts of the lines before it "
+        "are in the outbox: nothing is lost, nothing is queued twice.",
+        "A file never followed before starts at its end (no flood of alerts for history) unless --from-start is "
+        "given; a file that appears later is read from its start. The files are the configuration's `sources:` "
+        "(default: auto, i.e. /var/log/auth.log and /var/log/secure, whichever exist).",
+    )
+    run = sub.add_parser(
+        "run",
+        help="follow the logs as a service and queue an alert for each login",
+        description=_paragraphs(
+            "Follow the configured log files continuously and queue alerts in the state store's outbox.",
+            *follow_help,
+            "It wakes on inotify events, with a safety poll every poll_interval seconds (default 5). SIGTERM or "
+            "SIGINT stops it cleanly (positions saved); SIGHUP reloads the configuration (an invalid one is "
+            "reported and the one in use is kept). One authwatch follows a state database at a time.",
+        ),
+        epilog="examples:\n"
+        "  authwatch run --config /etc/authwatch/config.yaml\n"
+        "  authwatch run --from-start       # first run: read the existing logs too\n\n"
+        "exit codes: 0 stopped by a signal, 1 runtime failure (e.g. another authwatch\n"
+        "holds the state database), 3 invalid configuration.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scan = sub.add_parser(
+        "scan",
+        help="process everything new since the last run, then exit (for cron)",
+        description=_paragraphs(
+            "Read everything new since the saved positions, queue its alerts in the state store's outbox, and "
+            "exit: for cron, every minute. Quiet unless something is wrong.",
+            *follow_help,
+            "If another authwatch (run or scan) holds the state database, scan exits at once, quietly and with "
+            "status 0, so overlapping cron runs are safe.",
+        ),
+        epilog="example (the line of contrib/cron/authwatch):\n"
+        "  * * * * * authwatch /opt/authwatch/bin/authwatch scan --config /etc/authwatch/config.yaml\n\n"
+        "exit codes: 0 ok, 1 runtime failure (e.g. the state store cannot be written;\n"
+        "the next run retries), 3 invalid configuration.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for command in (run, scan):
+        command.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+        command.add_argument("--from-start", action="store_true",
+                             help="read files never followed before from their beginning instead of their end")
+    run.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors, not each alert")
+    run.set_defaults(func=_run)
+    scan.add_argument("-v", "--verbose", action="store_true", help="also log each alert and each file started")
+    scan.set_defaults(func=_scan)
     return p
+
+
+def _paragraphs(*texts: str) -> str:
+    return "\n\n".join(textwrap.fill(t, 79) for t in texts)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -130,6 +190,66 @@ def _replay(args: argparse.Namespace) -> int:
     for failure in failures:
         _error(failure)
     return errors.USAGE if failures else errors.OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    with _logging(logging.WARNING if args.quiet else logging.INFO):
+        for warning in settings.warnings:
+            logging.getLogger(PROG).warning("%s", warning)
+        with Service(settings, config_file=args.config, from_start=args.from_start) as service:
+            # Delivery (issue 3) attaches here: service.attach(...)
+            with _signals(service):
+                service.run()
+    return errors.OK
+
+
+def _scan(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    with _logging(logging.INFO if args.verbose else logging.WARNING):
+        for warning in settings.warnings:
+            logging.getLogger(PROG).warning("%s", warning)
+        service = Service(settings, config_file=args.config, from_start=args.from_start, scan=True)
+        if not service.open():
+            return errors.OK  # another run or scan is at work: leave it to that one
+        try:
+            service.scan()
+        finally:
+            service.close()
+    return errors.OK
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
+
+
+@contextmanager
+def _logging(level: int) -> Iterator[None]:
+    """Log records of the library to stderr, as `authwatch: LEVEL: message`."""
+    logger = logging.getLogger(PROG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+@contextmanager
+def _signals(service: Service) -> Iterator[None]:
+    """SIGTERM and SIGINT stop the service cleanly, SIGHUP reloads."""
+    wanted = {signal.SIGTERM: service.request_stop, signal.SIGINT: service.request_stop,
+              signal.SIGHUP: service.request_reload}
+    saved = {sig: signal.signal(sig, lambda _s, _f, act=act: act()) for sig, act in wanted.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _parse_now(text: str, tz) -> datetime:

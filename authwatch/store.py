@@ -132,6 +132,8 @@ class Store:
             except sqlite3.Error:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
+                if self.version > number:
+                    continue  # another process opening the store applied it meanwhile
                 raise
 
     def _transaction(self):

@@ -50,6 +50,7 @@ log = logging.getLogger("authwatch")
 
 GRACE = 5.0  # seconds a rotated-away file must be quiet before it is closed
 CONTEXT = 64 * 1024  # bytes before the starting point read for context
+LOOKS, LOOK_PAUSE = 3, 0.1  # looking for a rotated file that logrotate may be compressing right now
 
 
 class FileSource:
@@ -102,7 +103,7 @@ class FileSource:
         for _ in range(3):  # a file truncated while it is read: read again
             truncated = None
             for f in list(self.files):
-                if not (f.intact() and (yield from self._read(f))):
+                if not (self._intact(f) and (yield from self._read(f))):
                     truncated = f
                     break
                 if self._done_with(f):
@@ -142,14 +143,13 @@ class FileSource:
                 if self._start_at_end:
                     end = live.stat().st_size
                     tail = os.pread(live.fd, min(end, MAX_LINE), end - min(end, MAX_LINE))
-                    live.offset = end - len(tail) + tail.rfind(b"\n") + 1
-                    live.line = live.count_lines_to(live.offset) + 1
+                    offset = end - len(tail) + tail.rfind(b"\n") + 1
+                    live.seek(offset, live.count_lines_to(offset) + 1)
                 self.files = [live]
         elif saved.inode is None:
             self.files = [live] if live is not None else []
         elif live is not None and self._continues(live, saved):
-            live.offset = saved.offset
-            live.line = saved.line or live.count_lines_to(saved.offset) + 1
+            live.seek(saved.offset, saved.line or live.count_lines_to(saved.offset) + 1)
             self.files = [live]
         else:
             self.files = self._rotated_since(saved, live) + ([live] if live is not None else [])
@@ -170,11 +170,14 @@ class FileSource:
     def _rotated_since(self, saved: Position, live: LogFile | None) -> list[LogFile]:
         """The saved file among the rotated siblings, open at the saved
         offset, and every newer sibling; [] if it is gone (warned)."""
-        found = siblings(self.path, (live.device, live.inode) if live is not None else None)
-        match = _best_match(found, saved.fingerprint, saved.device, saved.inode)
-        if match is None:
-            for f in found:
-                f.close()
+        if saved.fingerprint:
+            def is_it(f: LogFile) -> bool:
+                return f.begins_like(saved.fingerprint)
+        else:  # nothing was read from it yet: only its inode can tell
+            def is_it(f: LogFile) -> bool:
+                return (f.device, f.inode) == (saved.device, saved.inode)
+        found, k = self._find(live, is_it, (saved.device, saved.inode))
+        if k < 0:
             if saved.offset:
                 log.warning(
                     "%s: the file read up to line %s (inode %s) is gone and no rotated copy of it was found; "
@@ -182,13 +185,28 @@ class FileSource:
                     self.path, saved.line, saved.inode, self.path,
                 )
             return []
-        k = found.index(match)
         for f in found[:k]:
             f.close()
-        match.offset = saved.offset
-        match.line = saved.line or 1
-        log.info("%s: rotated while stopped; finishing %s from line %d first", self.path, match.name, match.line)
+        found[k].seek(saved.offset, saved.line or 1)
+        log.info("%s: rotated while stopped; finishing %s from line %d first", self.path, found[k].name, found[k].line)
         return found[k:]
+
+    def _find(self, exclude: LogFile | None, is_it, inode: tuple[int | None, int | None]) -> tuple[list[LogFile], int]:
+        """The rotated siblings (oldest first, `exclude` left out) and the
+        index of the one `is_it` accepts: of that `inode` if there is one,
+        else the newest; -1 (and none open) if none is. Looked for a few times
+        when not found: logrotate may be compressing it this very moment."""
+        for attempt in range(LOOKS):
+            if attempt:
+                time.sleep(LOOK_PAUSE)
+            found = siblings(self.path, (exclude.device, exclude.inode) if exclude is not None else None)
+            hits = [i for i, f in enumerate(found) if is_it(f)]
+            if hits:
+                same = [i for i in hits if (found[i].device, found[i].inode) == inode]
+                return found, (same or hits)[-1]
+            for f in found:
+                f.close()
+        return [], -1
 
     def _context(self) -> tuple[Event, ...]:
         if not self.files:
@@ -232,7 +250,8 @@ class FileSource:
             and new.begins_like(last.fingerprint)
             and new.stat().st_size >= last.offset
         ):
-            new.offset, new.line, new.skipping = last.offset, last.line, last.skipping
+            new.seek(last.offset, last.line)
+            new.skipping = last.skipping
             last.close()
             self.files[-1] = new
             log.info("%s: replaced by a file with the same beginning; continuing at line %d", self.path, new.line)
@@ -260,14 +279,16 @@ class FileSource:
     def _truncated(self, f: LogFile) -> None:
         """`f` was truncated (copytruncate, or emptied by hand): read the rest
         of its old content from the rotated copy, if there is one, first."""
-        if f.offset:
-            found = siblings(self.path, (f.device, f.inode))
-            copy = _best_match(found, f.fingerprint, None, None)
+        if f.seen:
+            found, k = self._find(f, lambda s: s.shares_head(f.seen), (None, None))
+            copy = found[k] if k >= 0 else None
             for s in found:
                 if s is not copy:
                     s.close()
-            if copy is not None:
-                copy.offset, copy.line = f.offset, f.line
+            if copy is not None and not copy.compressed and copy.stat().st_size <= f.offset:
+                copy.close()  # copied before what was read last: nothing more in it
+            elif copy is not None:
+                copy.seek(f.offset, f.line)
                 self.files.insert(self.files.index(f), copy)
                 log.info("%s: truncated (copytruncate); reading the rest of its old lines from %s", self.path, copy.name)
             else:
@@ -292,15 +313,21 @@ class FileSource:
                 f.seen_size, f.grew_at = f.offset + len(data), time.monotonic()
             if not data:
                 return True
-            if not f.compressed and not f.intact():
+            if not self._intact(f):
                 return False
             text, nbytes, nlines = _cut(f, data, final and len(data) < limit)
             if not nbytes:
                 return True
             first = f.line
-            f.consume(nbytes, nlines)
+            f.consume(data[:nbytes], nlines)
             events = Parser(datetime.now(self.tz), self.tz, source=f.name).parse_block(text, first) if text is not None else []
             yield Batch(events, self.position())
+
+    def _intact(self, f: LogFile) -> bool:
+        """Whether `f` was not truncated. Only the file at the path can be
+        (copytruncate); a rotated file shorter than the offset (a copy taken
+        before the last lines read were written) just has nothing left."""
+        return f is not self.files[-1] or not self._at_path or f.intact()
 
     def _done_with(self, f: LogFile) -> bool:
         """Whether `f`, read to its end, is no longer at the path and quiet
@@ -314,16 +341,6 @@ class FileSource:
             f.seen_size, f.grew_at = st.st_size, time.monotonic()
             return False
         return time.time() - st.st_mtime >= GRACE or time.monotonic() - f.grew_at >= GRACE
-
-
-def _best_match(found: list[LogFile], fp: bytes | None, device: int | None, inode: int | None) -> LogFile | None:
-    """The file that is the one fingerprinted `fp` (the same inode first,
-    else the newest with that beginning); by inode alone when `fp` is empty."""
-    same = [f for f in found if (f.begins_like(fp) if fp else (f.device, f.inode) == (device, inode))]
-    for f in same:
-        if (f.device, f.inode) == (device, inode):
-            return f
-    return same[-1] if same else None
 
 
 def _cut(f: LogFile, data: bytes, last: bool) -> tuple[str | None, int, int]:

@@ -1,13 +1,18 @@
 """One open log file (one inode) read from an offset, plain or gzip.
 
-A file is identified by its device and inode while it is open, and across
-renames, copies and compression by its fingerprint: a hash of its first
-`HEAD` bytes (fewer, cut after the last complete line, while the file is
-shorter), with their length. Two files with the same fingerprint begin with
-the same lines: a copy (logrotate's copytruncate), a compressed sibling, or
-the same file under another inode. A file truncated and written again gets
-new first lines, so its fingerprint changes even when it has grown past the
-old offset again.
+While a file is open it is known by its device and inode; across renames,
+copies and compression, by what it begins with.
+
+* Its saved *fingerprint* covers what has been consumed of its first `HEAD`
+  bytes: the hash of its first line, and of all those bytes. A rotated copy
+  (logrotate's copytruncate, a compressed sibling) begins with them, unless
+  it was taken before some of them were written (lines consumed between
+  copy and truncation): a file too short for the whole fingerprint is
+  matched on its first line, and then holds nothing left to read.
+* In memory, `seen` is the longest beginning (complete lines, up to HEAD
+  bytes) seen in the file, consumed or not. A file truncated and written
+  again no longer agrees with it, even when it has grown past the old
+  offset again, and even when nothing of it had been consumed yet.
 """
 
 from __future__ import annotations
@@ -27,18 +32,28 @@ HEAD = 256
 _GZIP_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
+def complete(head: bytes) -> bytes:
+    """The complete lines at the start of `head`, or all of it if it is HEAD
+    bytes or longer (a first line that long is as good as complete)."""
+    return head[:HEAD] if len(head) >= HEAD else head[: head.rfind(b"\n") + 1]
+
+
 def fingerprint(head: bytes) -> bytes:
-    """The fingerprint of a file beginning with `head` (at most HEAD bytes):
-    b"" when it holds no complete line yet."""
-    if len(head) < HEAD:
-        head = head[: head.rfind(b"\n") + 1]
+    """(length, hash) of the first line of `head`, then of all of complete(head)."""
+    head = complete(head)
     if not head:
         return b""
-    return len(head).to_bytes(2, "big") + hashlib.blake2b(head, digest_size=16).digest()
+    first = head[: head.find(b"\n") + 1] or head
+    out = _entry(first)
+    return out + _entry(head) if len(head) > len(first) else out
 
 
-def fingerprint_length(fp: bytes | None) -> int:
-    return int.from_bytes(fp[:2], "big") if fp else 0
+def _entry(data: bytes) -> bytes:
+    return len(data).to_bytes(2, "big") + hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _entries(fp: bytes) -> list[tuple[int, bytes]]:
+    return [(int.from_bytes(fp[i : i + 2], "big"), fp[i + 2 : i + 18]) for i in range(0, len(fp), 18)]
 
 
 class LogFile:
@@ -46,13 +61,13 @@ class LogFile:
     last consumed line (in decompressed bytes for gzip), `line` the number of
     the next line."""
 
-    def __init__(self, fd: int, name: str, offset: int = 0, line: int = 1):
+    def __init__(self, fd: int, name: str):
         self.fd = fd
         self.name = name  # shown in events' `source` (path:line)
         st = os.fstat(fd)
         self.device, self.inode = st.st_dev, st.st_ino
-        self.offset = offset
-        self.line = line
+        self.offset = 0
+        self.line = 1
         self.skipping = False  # inside an over-long line, dropping it
         self.seen_size = st.st_size  # for telling when a rotated-away file has gone quiet
         self.grew_at = time.monotonic()  # when it was last seen growing
@@ -61,7 +76,9 @@ class LogFile:
         self._carry = b""  # of them, those not consumed yet
         if os.pread(fd, 2, 0) == GZIP_MAGIC:
             self._gz = gzip.GzipFile(fileobj=_Reader(fd))
-        self.fingerprint = fingerprint(self._head(HEAD))
+        self.consumed_head = b""  # the consumed part of the first HEAD bytes
+        self.fingerprint = b""  # of consumed_head
+        self.seen = complete(self._head(HEAD))
 
     @classmethod
     def open(cls, path: str, name: str | None = None) -> LogFile:
@@ -97,29 +114,54 @@ class LogFile:
 
     def begins_like(self, fp: bytes | None) -> bool:
         """Whether this file begins with the bytes fingerprint `fp` was taken
-        of (b"" or None: nothing to compare, so yes)."""
-        n = fingerprint_length(fp)
-        if not n:
+        of, as far as it is long enough for (at least the first line). b""
+        or None: nothing to compare, so yes."""
+        if not fp:
             return True
-        head = self._head(n)
-        return len(head) == n and fingerprint(head) == fp
+        entries = _entries(fp)
+        head = self._head(entries[-1][0])
+        for length, digest in reversed(entries):
+            if len(head) >= length:
+                return hashlib.blake2b(head[:length], digest_size=16).digest() == digest
+        return False
+
+    def shares_head(self, head: bytes) -> bool:
+        """Whether this file and one beginning with `head` agree on every
+        byte both have, at least one complete line."""
+        mine = self._head(HEAD)
+        n = min(len(mine), len(head))
+        return b"\n" in head[:n] and mine[:n] == head[:n]
+
+    def content_fingerprint(self) -> bytes:
+        """The fingerprint of the file's first bytes, whatever was read: for
+        telling copies of one file from other files."""
+        return fingerprint(self._head(HEAD))
 
     def intact(self) -> bool:
-        """Not truncated or rewritten since it was read: still at least as long
-        as what was consumed, still beginning with the same bytes. Extends the
-        fingerprint while the file is shorter than HEAD."""
+        """Not truncated or rewritten since it was last looked at: as long as
+        what was consumed, and beginning as it did."""
         if self._gz is not None:
             return True
-        if os.fstat(self.fd).st_size < self.offset or not self.begins_like(self.fingerprint):
+        if os.fstat(self.fd).st_size < self.offset:
             return False
-        if fingerprint_length(self.fingerprint) < HEAD:
-            self.fingerprint = fingerprint(self._head(HEAD)) or self.fingerprint
+        head = complete(self._head(HEAD))
+        n = min(len(head), len(self.seen))
+        if head[:n] != self.seen[:n]:
+            return False
+        if len(head) > len(self.seen):
+            self.seen = head
         return True
+
+    def seek(self, offset: int, line: int) -> None:
+        """Continue at `offset` (just after a complete line), numbered `line`."""
+        self.offset, self.line, self.skipping = offset, line, False
+        self.consumed_head = self._head(min(offset, HEAD))
+        self.fingerprint = fingerprint(self.consumed_head)
 
     def restart(self) -> None:
         """Read again from the start (after a truncation)."""
-        self.offset, self.line, self.skipping = 0, 1, False
-        self.fingerprint = fingerprint(self._head(HEAD))
+        self.seen = complete(self._head(HEAD))
+        self.seek(0, 1)
 
     def _head(self, n: int) -> bytes:
         if self._gz is None:
@@ -151,11 +193,16 @@ class LogFile:
             raise OSError(f"{self.name}: cannot read: {e}") from None
         return self._carry[:limit]
 
-    def consume(self, nbytes: int, nlines: int) -> None:
-        self.offset += nbytes
+    def consume(self, data: bytes, nlines: int) -> None:
+        """`data`, read at `offset`, is done with."""
+        self.offset += len(data)
         self.line += nlines
         if self._gz is not None:
-            self._carry = self._carry[nbytes:]
+            self._carry = self._carry[len(data) :]
+        if len(self.consumed_head) < HEAD:
+            # from what was read, not read again: the file may be truncated by now
+            self.consumed_head = (self.consumed_head + data)[:HEAD]
+            self.fingerprint = fingerprint(self.consumed_head)
 
     def tail_before(self, limit: int) -> bytes:
         """The complete lines in the `limit` bytes before `offset` (plain

@@ -55,9 +55,10 @@ def siblings(path: str, exclude: tuple[int, int] | None = None) -> list[LogFile]
     out: list[LogFile] = []
     seen: set[bytes] = set()
     for f, _, _ in found:
-        if f.fingerprint and f.fingerprint in seen:
+        fp = f.content_fingerprint()
+        if fp and fp in seen:
             f.close()
             continue
-        seen.add(f.fingerprint)
+        seen.add(fp)
         out.append(f)
     return out

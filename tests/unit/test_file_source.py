@@ -135,6 +135,54 @@ def test_copytruncate_is_caught_even_when_the_file_grew_past_the_old_offset(tmp_
     assert f.poll() == [2, 3, 4, 5, 6, 7]
 
 
+def test_lines_read_between_copy_and_truncate_are_not_read_twice_nor_warned_about(tmp_path, caplog):
+    log = tmp_path / "auth.log"
+    log.write_bytes(login(1))
+    f = Follower(log)
+    f.poll()
+    shutil.copyfile(log, tmp_path / "auth.log.1")
+    append(log, login(2) + login(3))  # after the copy, before the truncation: in no copy
+    assert f.poll() == [2, 3]
+    with open(log, "r+b") as w:
+        w.truncate(0)
+    append(log, login(4))
+    with caplog.at_level(logging.WARNING, "authwatch"):
+        assert f.poll() == [4]
+    assert caplog.text == ""
+
+
+def test_copytruncate_before_anything_was_read_is_caught_too(tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_bytes(login(1) + login(2))
+    f = Follower(log)  # opened, nothing read yet
+    shutil.copyfile(log, tmp_path / "auth.log.1")
+    with open(log, "r+b") as w:
+        w.truncate(0)
+    append(log, login(3) + login(4) + login(5))
+    assert f.poll() == [1, 2, 3, 4, 5]
+
+
+def test_a_restart_finds_a_copy_taken_before_its_last_lines_were_read(tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_bytes(login(1))
+    f = Follower(log)
+    f.poll()
+    shutil.copyfile(log, tmp_path / "auth.log.1")  # copytruncate copies ...
+    append(log, login(2))
+    assert f.poll() == [2]  # ... a line is read ...
+    with open(log, "r+b") as w:  # ... it truncates; then authwatch is stopped
+        w.truncate(0)
+    append(log, login(3))  # and the next rotation happens while it is stopped
+    os.rename(tmp_path / "auth.log.1", tmp_path / "auth.log.2")
+    shutil.copyfile(log, tmp_path / "auth.log.1")
+    with open(log, "r+b") as w:
+        w.truncate(0)
+    append(log, login(4))
+    f = f.restart()
+    assert f.poll() == [3, 4]
+    assert f.sources[-2:] == [f"{tmp_path}/auth.log.1:1", f"{log}:1"]
+
+
 def test_copytruncate_with_the_copy_already_compressed(tmp_path):
     log = tmp_path / "auth.log"
     log.write_bytes(login(1))

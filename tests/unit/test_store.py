@@ -1,6 +1,8 @@
 """The state store: schema versions, positions, the outbox."""
 
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -104,3 +106,13 @@ def test_queued_alerts_come_in_queue_order(tmp_path):
         queued = s.queued_alerts()
         assert [a.event["port"] for a in queued] == [5, 3, 4]
         assert [a.event["port"] for a in s.queued_alerts(after=queued[0].seq, limit=1)] == [3]
+
+
+def test_two_processes_creating_the_store_at_once_both_succeed(tmp_path):
+    path = str(tmp_path / "s.db")
+    script = f"from authwatch.store import Store; Store({path!r}).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    errors = [p.communicate()[1] for p in procs]
+    assert errors == [""] * 6
+    with Store(path) as s:
+        assert s.version == len(store_module.MIGRATIONS)

@@ -21,7 +21,6 @@ from authwatch.output import block, json_line, printable
 from authwatch.parse.syslog import Stats
 from authwatch.pipeline import Pipeline, Result
 from authwatch.replay import REPLAY_HOLD, replay
-from authwatch.service import Service
 from authwatch.sources.lines import InputError
 from authwatch.store import Store, StoreError
 
@@ -193,6 +192,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from authwatch.service import Service  # watchdog and the follower: not for replay's start-up
+
     settings = config.load(args.config)
     with _logging(logging.WARNING if args.quiet else logging.INFO):
         for warning in settings.warnings:
@@ -205,6 +206,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from authwatch.service import Service
+
     settings = config.load(args.config)
     with _logging(logging.INFO if args.verbose else logging.WARNING):
         for warning in settings.warnings:
@@ -240,7 +243,7 @@ def _logging(level: int) -> Iterator[None]:
 
 
 @contextmanager
-def _signals(service: Service) -> Iterator[None]:
+def _signals(service) -> Iterator[None]:
     """SIGTERM and SIGINT stop the service cleanly, SIGHUP reloads."""
     wanted = {signal.SIGTERM: service.request_stop, signal.SIGINT: service.request_stop,
               signal.SIGHUP: service.request_reload}

@@ -164,7 +164,8 @@ class Service:
                     self._reload_config()
                 self._guarded_cycle()
                 self._waker.wait(self._timeout())
-            self._finish()
+            if self._finish():
+                log.info("stopped; positions saved")
         finally:
             for component in self.components:
                 component.stop(STOP_TIMEOUT)
@@ -240,13 +241,16 @@ class Service:
             timeout = min(timeout, self._retry_at - time.monotonic())
         return max(0.0, timeout)
 
-    def _finish(self) -> None:
-        """Let everything out and save every position."""
+    def _finish(self) -> bool:
+        """Let everything out and save every position; False if the store
+        could not be written."""
         assert self.pipeline is not None
         try:
             self._log_results(self.pipeline.drain())
         except StoreError as e:
             log.error("%s; what was not written will be read again at the next start", e)
+            return False
+        return True
 
     def _log_results(self, results: list[Result]) -> None:
         for result in results:

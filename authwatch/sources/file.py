@@ -43,7 +43,7 @@ from authwatch.parse.syslog import Parser
 from authwatch.sources import Batch
 from authwatch.sources.lines import BLOCK, MAX_LINE, decode
 from authwatch.sources.logfile import LogFile
-from authwatch.sources.rotated import rotated_name, siblings
+from authwatch.sources.rotated import siblings
 from authwatch.store import Position
 
 log = logging.getLogger("authwatch")
@@ -191,15 +191,23 @@ class FileSource:
         log.info("%s: rotated while stopped; finishing %s from line %d first", self.path, found[k].name, found[k].line)
         return found[k:]
 
-    def _find(self, exclude: LogFile | None, is_it, inode: tuple[int | None, int | None]) -> tuple[list[LogFile], int]:
-        """The rotated siblings (oldest first, `exclude` left out) and the
-        index of the one `is_it` accepts: of that `inode` if there is one,
-        else the newest; -1 (and none open) if none is. Looked for a few times
-        when not found: logrotate may be compressing it this very moment."""
-        for attempt in range(LOOKS):
+    def _find(self, exclude: LogFile | None, is_it, inode: tuple[int | None, int | None],
+              looks: int = LOOKS) -> tuple[list[LogFile], int]:
+        """The rotated siblings (oldest first, `exclude` and files already
+        open left out) and the index of the one `is_it` accepts: of that
+        `inode` if there is one, else the newest; -1 (and none open) if none
+        is. Looked for `looks` times when not found: logrotate may be
+        compressing it this very moment."""
+        open_now = {(f.device, f.inode) for f in self.files} - {inode}
+        for attempt in range(looks):
             if attempt:
                 time.sleep(LOOK_PAUSE)
-            found = siblings(self.path, (exclude.device, exclude.inode) if exclude is not None else None)
+            found = []
+            for f in siblings(self.path, (exclude.device, exclude.inode) if exclude is not None else None):
+                if (f.device, f.inode) in open_now:
+                    f.close()
+                else:
+                    found.append(f)
             hits = [i for i, f in enumerate(found) if is_it(f)]
             if hits:
                 same = [i for i in hits if (found[i].device, found[i].inode) == inode]
@@ -256,47 +264,53 @@ class FileSource:
             self.files[-1] = new
             log.info("%s: replaced by a file with the same beginning; continuing at line %d", self.path, new.line)
         else:
-            if last is not None and last.name == self.path:
-                last.name = self._new_name(last)
-                log.info("%s: rotated; finishing %s, and reading the new file from its start", self.path, last.name)
+            if last is not None:
+                self._rotated_away(last, new)
             self.files.append(new)
         self._at_path = True
 
-    def _new_name(self, f: LogFile) -> str:
-        """Where a rotated-away file went (for the source shown in events)."""
-        real = os.path.realpath(self.path)
-        directory, base = os.path.split(real)
-        try:
-            for name in os.listdir(directory):
-                if rotated_name(name, base):
-                    st = os.stat(os.path.join(directory, name))
-                    if (st.st_dev, st.st_ino) == (f.device, f.inode):
-                        return os.path.join(directory, name)
-        except OSError:
-            pass
-        return f"{self.path} (rotated)"
+    def _rotated_away(self, old: LogFile, new: LogFile) -> None:
+        """The path names `new` now: `old` is read to its end, and so is every
+        rotated file newer than it (several rotations since the last look)."""
+        def is_old(s: LogFile) -> bool:
+            return (s.device, s.inode) == (old.device, old.inode) or bool(old.fingerprint) and s.begins_like(old.fingerprint)
+
+        found, k = self._find(new, is_old, (old.device, old.inode), looks=1)
+        newer = found[k + 1 :] if k >= 0 else []
+        if old.name == self.path:
+            old.name = found[k].name if k >= 0 and (found[k].device, found[k].inode) == (old.device, old.inode) \
+                else f"{self.path} (rotated)"
+        for s in found[: k + 1]:
+            s.close()
+        self.files.extend(newer)
+        log.info("%s: rotated; finishing %s%s, then reading the new file from its start", self.path, old.name,
+                 f" and {len(newer)} newer rotated file(s)" if newer else "")
 
     def _truncated(self, f: LogFile) -> None:
         """`f` was truncated (copytruncate, or emptied by hand): read the rest
-        of its old content from the rotated copy, if there is one, first."""
+        of its old content from the rotated copy, if there is one, and every
+        rotated file newer than that copy, first."""
         if f.seen:
             found, k = self._find(f, lambda s: s.shares_head(f.seen), (None, None))
-            copy = found[k] if k >= 0 else None
-            for s in found:
-                if s is not copy:
-                    s.close()
-            if copy is not None and not copy.compressed and copy.stat().st_size <= f.offset:
-                copy.close()  # copied before what was read last: nothing more in it
-            elif copy is not None:
-                copy.seek(f.offset, f.line)
-                self.files.insert(self.files.index(f), copy)
-                log.info("%s: truncated (copytruncate); reading the rest of its old lines from %s", self.path, copy.name)
-            else:
+            if k < 0:
                 log.warning(
                     "%s: truncated at line %d, and no rotated copy beginning with the same lines was found; "
                     "lines written after line %d and before the truncation, if any, are lost",
                     self.path, f.line, f.line - 1,
                 )
+            else:
+                for s in found[:k]:
+                    s.close()
+                copy, rest = found[k], found[k + 1 :]
+                if not copy.compressed and copy.stat().st_size <= f.offset:
+                    copy.close()  # copied before what was read last: nothing more in it
+                else:
+                    copy.seek(f.offset, f.line)
+                    rest.insert(0, copy)
+                index = self.files.index(f)
+                self.files[index:index] = rest
+                log.info("%s: truncated (copytruncate); reading the rest of its old lines from %s", self.path,
+                         ", then ".join(r.name for r in rest) or "nowhere (all read)")
         f.restart()
 
     def _read(self, f: LogFile, final: bool = False) -> Generator[Batch, None, bool]:

@@ -108,6 +108,37 @@ def test_rename_and_create_drains_the_old_file_first(tmp_path, quick_grace):
     assert f.poll() == [4]
 
 
+def test_two_rotations_between_two_looks_lose_nothing(tmp_path, quick_grace):
+    log = tmp_path / "auth.log"
+    log.write_bytes(login(1))
+    f = Follower(log)
+    assert f.poll() == [1]
+    append(log, login(2))
+    os.rename(log, tmp_path / "auth.log.1")
+    log.write_bytes(login(3))  # a whole file written and rotated before authwatch looks again
+    os.rename(tmp_path / "auth.log.1", tmp_path / "auth.log.2")
+    os.rename(log, tmp_path / "auth.log.1")
+    log.write_bytes(login(4))
+    assert f.poll() == [2, 3, 4]
+    assert f.sources[-3:] == [f"{tmp_path}/auth.log.2:2", f"{tmp_path}/auth.log.1:1", f"{log}:1"]
+
+
+def test_two_copytruncates_between_two_looks_lose_nothing(tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_bytes(login(1))
+    f = Follower(log)
+    assert f.poll() == [1]
+    append(log, login(2))
+    for content in (login(3), login(4) + login(5)):
+        if (tmp_path / "auth.log.1").exists():
+            os.rename(tmp_path / "auth.log.1", tmp_path / "auth.log.2")
+        shutil.copyfile(log, tmp_path / "auth.log.1")
+        with open(log, "r+b") as w:
+            w.truncate(0)
+        append(log, content)
+    assert f.poll() == [2, 3, 4, 5]
+
+
 def test_the_old_file_stays_open_while_it_may_still_be_written(tmp_path):
     log = tmp_path / "auth.log"
     log.write_bytes(login(1))

@@ -101,8 +101,9 @@ def _geo_rows(event: Event) -> list[tuple[str, str]]:
 def _history_rows(event: Event) -> list[tuple[str, str]]:
     rows = [("novelty", describe.novelty(event))]
     if event.after_failures:
-        rows.append(("failures", f"{event.after_failures:,} failed attempts from this address or for this user "
-                                 "just before"))
+        n = event.after_failures
+        rows.append(("failures", f"{n:,} failed attempt{'s' if n != 1 else ''} before it "
+                                 "(from this address or for this user)"))
     t = event.travel
     if event.impossible_travel and t is not None:
         hours = abs((t.end.time - t.start.time).total_seconds()) / 3600

@@ -72,8 +72,7 @@ MIGRATIONS: list[str] = [
         label      TEXT,                -- ip: the place; asn: the owner; country: its name; key: its name
         asn        INTEGER,             -- ip: the ASN at the last login
         PRIMARY KEY (host, user, kind, value)
-    ) WITHOUT ROWID;
-    CREATE INDEX history_last_seen ON history(last_seen);
+    ) WITHOUT ROWID;  -- no index on last_seen: it would cost every save a quarter more, for a weekly purge
     CREATE TABLE trust (
         host  TEXT NOT NULL,            -- '' for every host
         user  TEXT NOT NULL,

@@ -48,8 +48,12 @@ def network(geo: Geo | None) -> str | None:
     return f"AS{geo.asn} {geo.as_org}" if geo.as_org else f"AS{geo.asn}"
 
 
+_FLAG_WORDS = {"first_login": "first login", "learning": "learning", "new_ip": "new IP", "new_network": "new network",
+               "new_asn": "new ASN", "new_country": "new country", "new_key": "new key"}
+
+
 def novelty(event: Event) -> str:
-    return ", ".join(flag.replace("_", " ") for flag in event.novelty) or "nothing new"
+    return ", ".join(_FLAG_WORDS.get(flag, flag) for flag in event.novelty) or "nothing new"
 
 
 def reasons(event: Event) -> list[str]:
@@ -62,7 +66,8 @@ def reasons(event: Event) -> list[str]:
         out.append(f"impossible travel for {user}: {t.km:,} km from {t.start.place or t.start.ip} "
                    f"at {t.kmh:,} km/h")
     if event.after_failures:
-        out.append(f"login after {event.after_failures:,} failed attempts")
+        n = event.after_failures
+        out.append(f"login after {n:,} failed attempt{'s' if n != 1 else ''}")
     if "first_login" in flags:
         out.append(f"first login for {user}")
     geo = event.geo

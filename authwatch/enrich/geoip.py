@@ -150,6 +150,7 @@ class GeoIP:
         self.warnings: list[str] = []
         self._cache: dict[str, Geo] = {}
         self._tried: dict[str, tuple | None] = {}  # want -> stamp of the file last opened (or tried)
+        self._stale_warned: dict[str, datetime] = {}  # want -> when its staleness was last said
         self._checked = time.monotonic()
         for want, path in self.paths.items():
             if path:
@@ -175,20 +176,33 @@ class GeoIP:
             old.reader.close()
         self.dbs[want] = db
         self._cache.clear()
-        if self.max_age is not None:
-            age = datetime.now(timezone.utc) - db.built
-            if age > self.max_age:
-                self.warnings.append(
-                    f"GeoIP: {path} was built on {db.built:%Y-%m-%d}, {age.days} days ago "
-                    f"(more than {self.max_age.days}): places and networks may be wrong; "
-                    "run 'authwatch geoip update'"
-                )
+        self._stale_warned.pop(want, None)
+        self._check_age(want)
+
+    def _check_age(self, want: str) -> None:
+        """Warn when a database is stale: on opening, then once a day."""
+        db = self.dbs[want]
+        if db is None or self.max_age is None:
+            return
+        now = datetime.now(timezone.utc)
+        age = now - db.built
+        last = self._stale_warned.get(want)
+        if age > self.max_age and (last is None or now - last > timedelta(days=1)):
+            self._stale_warned[want] = now
+            self.warnings.append(
+                f"GeoIP: {db.path} was built on {db.built:%Y-%m-%d}, {age.days} days ago "
+                f"(more than {self.max_age.days}): places and networks may be wrong; "
+                "run 'authwatch geoip update'"
+            )
 
     def refresh(self) -> None:
-        """Reopen a database whose file was replaced (by `geoip update`)."""
+        """Reopen a database whose file was replaced (by `geoip update`), and
+        say again (daily) that one is stale. Lookups call this once a minute."""
         for want, path in self.paths.items():
             if path and _stamp(path) not in (None, self._tried.get(want)):
                 self._open(want, path)
+            else:
+                self._check_age(want)
 
     def lookup(self, ip: str) -> Geo:
         geo = self._cache.get(ip)

@@ -47,7 +47,7 @@ from authwatch.store import HistoryChanges, Store
 NOVELTY = ("first_login", "learning", "new_ip", "new_network", "new_asn", "new_country", "new_key")
 MAX_USERS = 20_000
 _TRUST_RELOAD_S = 30.0  # wall clock: `authwatch trust` may be run while the service runs
-_DAY = 86400.0
+_PURGE_EVERY = 7 * 86400.0  # log time between deletions of expired entries (a scan of the table)
 _SOURCE_KINDS = ("ip", "network", "asn", "country")  # what a trusted address vouches for
 
 
@@ -212,7 +212,7 @@ class History:
     def changes(self, final: bool = False) -> HistoryChanges | None:
         """What to write since the last `saved()` (None: nothing)."""
         expire_before = None
-        if self._latest and (self._expired_at is None or self._latest - self._expired_at > _DAY):
+        if self._latest and (self._expired_at is None or self._latest - self._expired_at > _PURGE_EVERY):
             expire_before = self._latest - self.expire
         if not (self._dirty_users or self._dirty_entries or expire_before is not None or final):
             return None

@@ -68,7 +68,7 @@ def test_replay_block_shows_place_network_novelty_travel_and_the_credit(cli, tmp
     rows = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in last[1:]}
     assert rows["place"] == "São Paulo, Brazil (BR)  (within 50 km)"
     assert rows["network"] == "AS28573 Claro NXT"
-    assert rows["novelty"] == "new ip, new network, new asn, new country"
+    assert rows["novelty"] == "new IP, new network, new ASN, new country"
     assert rows["travel"].startswith("IMPOSSIBLE: 9,4") and "from London, United Kingdom (81.2.69.160" in rows["travel"]
     assert rows["why"].startswith("impossible travel for alice: 9,4")
     assert r.out.strip().splitlines()[-1] == "(IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0)"

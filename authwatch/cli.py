@@ -9,8 +9,8 @@ import os
 import sys
 import tempfile
 
-from authwatch import __version__, cli_geoip, cli_history, config, errors
-from authwatch.console import PROG, parse_time
+from authwatch import __version__, cli_geoip, cli_history, errors
+from authwatch.console import PROG, load_settings, parse_time
 from authwatch.console import error as _error
 from authwatch.console import warn as _warn
 from authwatch.enrich import describe
@@ -96,9 +96,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    settings = config.load(args.config)
-    for warning in settings.warnings:
-        _warn(warning)
+    settings = load_settings(args.config)
     tz = settings.tz
     now = parse_time(args.now, tz, "--now") if args.now else None
     out = sys.stdout

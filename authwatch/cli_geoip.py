@@ -7,8 +7,8 @@ import argparse
 import ipaddress
 import json
 
-from authwatch import config, errors
-from authwatch.console import error, warn
+from authwatch import errors
+from authwatch.console import error, load_settings, warn
 from authwatch.enrich import describe, geoupdate, ipscope
 from authwatch.enrich.enricher import missing_geoip, open_geoip
 from authwatch.enrich.geoip import DBIP_CREDIT
@@ -55,15 +55,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     g.set_defaults(func=lambda args: (g.print_help(), errors.USAGE)[1])
 
 
-def _settings(args: argparse.Namespace) -> config.Settings:
-    settings = config.load(args.config)
-    for w in settings.warnings:
-        warn(w)
-    return settings
-
-
 def _update(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = load_settings(args.config)
     directory = args.directory or settings.geoip_directory
     outcomes = geoupdate.update(settings.geoip.update_url, directory)
     for o in outcomes:
@@ -82,7 +75,7 @@ def _lookup(args: argparse.Namespace) -> int:
         ip = str(ipaddress.ip_address(args.ip.strip()))
     except ValueError:
         raise UsageError(f"geoip lookup: {args.ip!r} is not an IPv4 or IPv6 address") from None
-    settings = _settings(args)
+    settings = load_settings(args.config)
     db = open_geoip(settings)
     missing = missing_geoip(settings)
     if missing:

@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timezone, tzinfo
 
 from authwatch import config, errors
-from authwatch.console import error, parse_time, warn
+from authwatch.console import error, load_settings, parse_time, warn
 from authwatch.enrich.enricher import Enricher
 from authwatch.enrich.trust import parse_target
 from authwatch.errors import UsageError
@@ -88,15 +88,8 @@ def _common(p: argparse.ArgumentParser, now: bool = False) -> None:
     p.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
 
 
-def _settings(args: argparse.Namespace) -> config.Settings:
-    settings = config.load(args.config)
-    for w in settings.warnings:
-        warn(w)
-    return settings
-
-
 def _learn(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = load_settings(args.config)
     now = parse_time(args.now, settings.tz, "--now") if args.now else None
     paths = oldest_first(args.files)
     logins = 0
@@ -126,7 +119,7 @@ def _learn(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = load_settings(args.config)
     kinds = KINDS if args.kind == "all" else (args.kind,)
     with Store(args.state or settings.state) as store:
         rows = store.history(args.user, kinds)
@@ -167,7 +160,7 @@ def _asn(r: HistoryRow, orgs: dict) -> str:
 
 
 def _trust(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = load_settings(args.config)
     with Store(args.state or settings.state) as store:
         if args.list:
             rows = store.trusts()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, tzinfo
 
+from authwatch import config
 from authwatch.errors import UsageError
 
 PROG = "authwatch"
@@ -29,3 +30,11 @@ def parse_time(text: str, tz: tzinfo, option: str, alternative: str = "") -> dat
         raise UsageError(f"{option} {text!r}: expected an ISO 8601 time such as 2026-11-22T15:04:05"
                          + (f" {alternative}" if alternative else "")) from None
     return t if t.tzinfo else t.replace(tzinfo=tz)
+
+
+def load_settings(path: str | None) -> config.Settings:
+    """The configuration (`--config PATH` or the search path), its warnings said."""
+    settings = config.load(path)
+    for w in settings.warnings:
+        warn(w)
+    return settings

@@ -68,6 +68,8 @@ class FailureWindow:
         pair = g.hosts.get(host)
         if pair is None:
             pair = g.hosts[host] = ({}, {})
+        # The two counts are written out rather than looped over: this runs
+        # for every failure, and a loop costs more than the counting itself.
         counts = pair[0]
         key = e.ip
         try:

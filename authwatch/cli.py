@@ -119,9 +119,9 @@ def _replay(args: argparse.Namespace) -> int:
                 out.write(block(event, decision) + "\n")
 
     with tempfile.TemporaryDirectory(prefix="authwatch-replay-") as scratch:
-        with Store(args.state or os.path.join(scratch, "state.db")) as store:
+        with Store(args.state or os.path.join(scratch, "state.db"), durable=bool(args.state)) as store:
             pipeline = Pipeline(
-                store, targets=(), hold=REPLAY_HOLD, hold_always=True, log_time=True, report_all=show_all
+                store, targets=(), hold=REPLAY_HOLD, log_time=True, report_all=show_all
             )
             stats, failures = replay(args.files, pipeline, tz, on_results, now=now)
     out.flush()

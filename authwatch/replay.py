@@ -3,7 +3,10 @@
 Classic timestamps carry no year and no zone: each file is read with a "now"
 (by default its modification time; the wall clock for stdin) and in the
 configured zone, so a replay gives the same result on any day. Logins are held
-for their session line in log time, which costs nothing here.
+for their session line in log time, which costs nothing here, from the moment
+the input shows session lines (sshd at LogLevel VERBOSE, or an SFTP server that
+logs): a cheap look at each block before parsing it, so that the first login
+of a file waits for its session line too.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from authwatch.sources.lines import InputError, check_readable, open_log, text_b
 # timestamps have whole seconds, and a busy host may log the session line a
 # little later, so this is generous; it delays nothing in a replay.
 REPLAY_HOLD = timedelta(seconds=5)
+
+
+def _has_session_lines(text: str) -> bool:
+    return "Starting session: " in text or "session opened for local user " in text
 
 
 def display_name(path: str) -> str:
@@ -54,6 +61,8 @@ def replay(
             stream = open_log(path)
             try:
                 for text in text_blocks(stream, name):
+                    if not pipeline.correlator.hold_always and _has_session_lines(text):
+                        pipeline.correlator.hold_all()
                     events = parser.parse_block(text, lineno)
                     lineno += text.count("\n") + 1
                     if events:

@@ -23,6 +23,10 @@ class Decision(NamedTuple):
 
 IGNORE = Decision("ignore", "info", None, ())
 
+# The kinds of event a decision can be anything but IGNORE for: the pipeline
+# does not ask about the others (most lines of a brute-forced host's log).
+DECIDED_KINDS = frozenset((ev.LOGIN,))
+
 
 def decide(event: Event) -> Decision:
     if event.kind == ev.LOGIN:

@@ -39,6 +39,19 @@ class Cert(NamedTuple):
     ca_key: str
 
 
+class Forged(NamedTuple):
+    """Who really wrote a line that claims to be sshd's (journal fields the
+    sender cannot set), and what the line claimed."""
+
+    uid: int | None  # _UID
+    pid: int | None  # _PID
+    comm: str | None  # _COMM
+    exe: str | None  # _EXE
+    claimed_ident: str | None  # SYSLOG_IDENTIFIER
+    claimed_pid: int | None  # SYSLOG_PID
+    claimed_kind: str  # what the line would have been: login, failure, ...
+
+
 class Event(NamedTuple):
     kind: str
     time: datetime  # aware; sub-second precision and the logged offset are kept
@@ -60,6 +73,7 @@ class Event(NamedTuple):
     ident: str | None = None  # sshd, sshd-session, internal-sftp, sftp-server
     pid: int | None = None
     source: str | None = None  # "path:line" for files
+    forged: Forged | None = None  # for kind "forged": the real sender
 
 
 def event_id(event: Event) -> str:
@@ -87,6 +101,7 @@ def to_json(event: Event) -> dict[str, Any]:
     d["time"] = event.time.isoformat()
     d["methods"] = list(event.methods)
     d["cert"] = event.cert._asdict() if event.cert else None
+    d["forged"] = event.forged._asdict() if event.forged else None
     return d
 
 

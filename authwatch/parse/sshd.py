@@ -111,6 +111,27 @@ NOISE_PREFIXES = (
     "Exiting on signal ",
     "syslogin_perform_logout: ",
     "Attempt to write login records ",
+    # older OpenSSH, RHEL, DNS checks, tcp-wrappers, GSSAPI, debug levels
+    "input_userauth_request: ",
+    "reverse mapping checking ",
+    "Address ",
+    "Nasty PTR record ",
+    "refused connect from ",
+    "warning: ",
+    "Authorized to ",
+    "Authentication tried for ",
+    "Authentication refused: ",
+    "Timeout, client not responding ",
+    "Read error from remote host ",
+    "packet_write_wait: ",
+    "ssh_dispatch_run_fatal: ",
+    "rexec line ",
+    "Missing privilege separation directory",
+    "Unable to load host key",
+    "Could not load host key",
+    "debug1: ",
+    "debug2: ",
+    "debug3: ",
 )
 # sftp-server / internal-sftp log one line per file operation at INFO.
 SFTP_NOISE_PREFIXES = (
@@ -180,6 +201,8 @@ def handler_for(msg: str, ident: str) -> Handler | str:
 
 
 def _failed(msg, ident, pid, host, time, source):
+    if msg.startswith("Failed to "):  # "Failed to release session: ...", "Failed to set ..."
+        return NOISE
     return _auth(msg, 7, FAILURE, ident, pid, host, time, source)
 
 

@@ -19,7 +19,7 @@ from authwatch.errors import UserError
 from authwatch.output import block, json_line, printable
 from authwatch.parse.syslog import Stats
 from authwatch.pipeline import Pipeline, Result
-from authwatch.replay import REPLAY_HOLD, replay
+from authwatch.replay import FORMATS, REPLAY_HOLD, replay
 from authwatch.sources.lines import InputError
 from authwatch.store import Store, StoreError
 
@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Examples:\n"
         "  authwatch replay /var/log/auth.log\n"
         "  authwatch replay --events --json /var/log/auth.log.2.gz /var/log/auth.log.1\n"
-        "  journalctl -u ssh -o short-iso-precise | authwatch replay -\n"
+        "  journalctl -o json _COMM=sshd + _COMM=sshd-session | authwatch replay -\n"
         "  authwatch replay --stats --now 2026-11-22T12:00 old-auth.log",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--now", metavar="TIME",
                    help="the time classic (yearless) timestamps are read against, ISO 8601 "
                    "(default: each file's modification time; the wall clock for stdin)")
+    r.add_argument("--format", choices=FORMATS, default="auto",
+                   help="syslog text, or 'journalctl -o json' output (default: auto, by each file's first line)")
     r.add_argument("--state", metavar="PATH", help="use (and update) this state database instead of a scratch one")
     r.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
     r.set_defaults(func=_replay)
@@ -115,15 +117,14 @@ def _replay(args: argparse.Namespace) -> int:
                 out.write(block(event, decision) + "\n")
 
     with tempfile.TemporaryDirectory(prefix="authwatch-replay-") as scratch:
-        with Store(args.state or os.path.join(scratch, "state.db")) as store:
+        with Store(args.state or os.path.join(scratch, "state.db"), durable=bool(args.state)) as store:
             enricher = Enricher(settings, store)
             for warning in enricher.take_warnings():
                 _warn(warning)
             pipeline = Pipeline(
-                store, targets=(), hold=REPLAY_HOLD, hold_always=True, enrichers=[enricher], log_time=True,
-                report_all=show_all,
+                store, targets=(), hold=REPLAY_HOLD, enrichers=[enricher], log_time=True, report_all=show_all
             )
-            stats, failures = replay(args.files, pipeline, tz, on_results, now=now)
+            stats, failures = replay(args.files, pipeline, tz, on_results, now=now, fmt=args.format)
             for warning in enricher.take_warnings():
                 _warn(warning)
     if credit and not args.json:

@@ -106,8 +106,8 @@ def _learn(args: argparse.Namespace) -> int:
         enricher = Enricher(settings, store)
         for w in enricher.take_warnings():
             warn(w)
-        pipeline = Pipeline(store, hold=REPLAY_HOLD, hold_always=True, enrichers=[enricher], log_time=True,
-                            report_all=True, queue=False)
+        pipeline = Pipeline(store, hold=REPLAY_HOLD, enrichers=[enricher], log_time=True, report_all=True,
+                            queue=False)
         stats, failures = replay(paths, pipeline, settings.tz, count, now=now)
         known = store.history_users()
     print(f"learned {logins:,} logins of {len(users):,} users from {len(paths) - len(failures):,} files "

@@ -71,6 +71,17 @@ class Travel(NamedTuple):
     end: Spot  # "to" in JSON
     km: int  # distance minus both accuracy radii
     kmh: int  # that distance over the time between the logins
+class Forged(NamedTuple):
+    """Who really wrote a line that claims to be sshd's (journal fields the
+    sender cannot set), and what the line claimed."""
+
+    uid: int | None  # _UID
+    pid: int | None  # _PID
+    comm: str | None  # _COMM
+    exe: str | None  # _EXE
+    claimed_ident: str | None  # SYSLOG_IDENTIFIER
+    claimed_pid: int | None  # SYSLOG_PID
+    claimed_kind: str  # what the line would have been: login, failure, ...
 
 
 class Event(NamedTuple):
@@ -94,6 +105,7 @@ class Event(NamedTuple):
     ident: str | None = None  # sshd, sshd-session, internal-sftp, sftp-server
     pid: int | None = None
     source: str | None = None  # "path:line" for files
+    forged: Forged | None = None  # for kind "forged": the real sender
     # Enrichment (logins only; see authwatch/enrich/). Parsers leave the defaults.
     geo: Geo | None = None
     novelty: tuple[str, ...] = ()  # first_login, learning, new_ip, new_network, new_asn, new_country, new_key
@@ -128,6 +140,7 @@ def to_json(event: Event) -> dict[str, Any]:
     d["time"] = event.time.isoformat()
     d["methods"] = list(event.methods)
     d["cert"] = event.cert._asdict() if event.cert else None
+    d["forged"] = event.forged._asdict() if event.forged else None
     d["geo"] = event.geo._asdict() if event.geo else None
     d["novelty"] = list(event.novelty)
     d["travel"] = _travel_json(event.travel) if event.travel else None

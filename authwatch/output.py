@@ -47,6 +47,7 @@ _TITLES = {
     ev.DISCONNECT: "DISCONNECT",
     ev.PARTIAL: "PARTIAL",
     ev.KEY_FOUND: "KEY",
+    ev.FORGED: "FORGED",
 }
 
 
@@ -57,6 +58,10 @@ def block(event: Event, decision: Decision | None) -> str:
     if event.ip:
         head += f"  from {event.ip}" + (f" port {event.port}" if event.port is not None else "")
     rows = [("time", _time(event))]
+    if event.forged:
+        f = event.forged
+        rows.append(("claims", f"{f.claimed_kind} by {printable(f.claimed_ident or '?')}[{f.claimed_pid}]"))
+        rows.append(("written", f"uid {f.uid} pid {f.pid} comm {printable(f.comm or '-')} exe {printable(f.exe or '-')}"))
     rows += _geo_rows(event)
     if event.methods or event.method:
         method = " + ".join(event.methods) if len(event.methods) > 1 else (event.method or "")

@@ -19,7 +19,7 @@ from typing import NamedTuple
 from authwatch.alert import Alert
 from authwatch.correlate import Correlator
 from authwatch.event import Event, event_id
-from authwatch.rules import Decision, decide
+from authwatch.rules import DECIDED_KINDS, IGNORE, Decision, decide
 from authwatch.store import Position, Store
 
 Enricher = Callable[[Event], Event]
@@ -40,7 +40,6 @@ class Pipeline:
         *,
         targets: Sequence[str] = (),
         hold: timedelta = timedelta(0),
-        hold_always: bool = False,
         enrichers: Sequence[Enricher] = (),
         log_time: bool = False,
         report_all: bool = True,
@@ -54,7 +53,7 @@ class Pipeline:
         self.report_all = report_all
         self.queue = queue
         self.targets = tuple(targets)
-        self.correlator = Correlator(hold, hold_always)
+        self.correlator = Correlator(hold)
         self.enrichers = tuple(enrichers)
         self._stateful = [e for e in self.enrichers if hasattr(e, "changes")]
         self.log_time = log_time
@@ -81,6 +80,10 @@ class Pipeline:
         for e in events:
             for enrich in enrichers:
                 e = enrich(e)
+            if e.kind not in DECIDED_KINDS:
+                if report_all:
+                    results.append(Result(e, IGNORE, None))
+                continue
             decision = decide(e)
             if decision.action == "alert":
                 alert = Alert(event_id(e), e, decision.severity, decision.rule, list(decision.reasons), self.targets)

@@ -140,14 +140,16 @@ class TrustRow(NamedTuple):
 
 
 class Store:
-    def __init__(self, path: str):
+    def __init__(self, path: str, durable: bool = True):
+        """`durable=False` (a scratch store that dies with the run) skips the
+        fsync of each commit."""
         self.path = path
         try:
             if path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=OFF")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.Error as e:

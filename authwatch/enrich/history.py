@@ -211,6 +211,7 @@ class History:
 
     def changes(self, final: bool = False) -> HistoryChanges | None:
         """What to write since the last `saved()` (None: nothing)."""
+        self.failures.flush()  # (the pipeline calls this once per batch: failures are counted here)
         expire_before = None
         if self._latest and (self._expired_at is None or self._latest - self._expired_at > _PURGE_EVERY):
             expire_before = self._latest - self.expire

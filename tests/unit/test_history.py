@@ -284,7 +284,9 @@ def test_failure_counts_are_bounded(store, monkeypatch):
     h = History(store, HistorySettings())
     for i in range(1000):
         h.failures.add(failure(at(0), user=f"u{i}", ip=f"6.6.{i // 250}.{i % 250}"))
-    assert sum(len(a) + len(b) for g in [h.failures._current] for a, b in g.hosts.values()) == 100
+    h.failures.flush()
+    g = h.failures._current
+    assert len(g.by_ip) == 100 and len(g.by_user) == 100
 
 
 def test_failure_counts_survive_a_clean_stop(store):
@@ -337,3 +339,10 @@ def test_learn_mode_queues_no_alerts(store):
     results = p.feed([login(at(0))], at(0)) + p.drain()
     assert results[0].alert is not None and store.alert_count() == 0
     assert [r.user for r in store.history()] == ["alice"]
+
+
+def test_failures_counted_in_one_go_still_fall_into_their_own_generations(store):
+    h = History(store, HistorySettings(failure_window=timedelta(hours=1)))
+    for t in (at(0), at(0), at(0), at(hours=2), at(hours=2.05)):
+        h.failures.add(failure(t, ip="6.6.6.6"))
+    assert h.failures.count(login(at(hours=2.1), ip="6.6.6.6")) == 2  # the three at 0 h are out of the window

@@ -3,7 +3,9 @@ queue. Replay and the follower both drive it, so what `replay` shows is what
 the service does.
 
 Enrichers are plain callables `Event -> Event`, applied in order to every
-event that leaves the correlator (failures included). One that keeps state
+event that leaves the correlator (failures included). One that also has
+`enrich_all(list[Event]) -> list[Event]` is given each batch whole instead:
+half a million calls a second cost more than the enrichment of most events. One that keeps state
 in the store (history) also has `changes(final) -> HistoryChanges | None` and
 `saved(changes)`: what it changed is written in the same transaction as the
 alerts and the position, then acknowledged; a failed write keeps it for the
@@ -55,6 +57,8 @@ class Pipeline:
         self.targets = tuple(targets)
         self.correlator = Correlator(hold)
         self.enrichers = tuple(enrichers)
+        self._batch = [e.enrich_all for e in self.enrichers if hasattr(e, "enrich_all")]
+        self._each = tuple(e for e in self.enrichers if not hasattr(e, "enrich_all"))
         self._stateful = [e for e in self.enrichers if hasattr(e, "changes")]
         self.log_time = log_time
 
@@ -75,7 +79,9 @@ class Pipeline:
     def _finish(self, events: list[Event], position: Position | None, final: bool = False) -> list[Result]:
         results = []
         alerts = []
-        enrichers = self.enrichers
+        for enrich_all in self._batch:
+            events = enrich_all(events)
+        enrichers = self._each
         report_all = self.report_all
         for e in events:
             for enrich in enrichers:

@@ -84,7 +84,6 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE failure_counts (       -- enrich/failures.py, kept over a clean restart
         generation TEXT NOT NULL,       -- when it ends (ISO 8601)
-        host       TEXT NOT NULL,
         which      TEXT NOT NULL,       -- ip or user
         key        TEXT NOT NULL,
         n          INTEGER NOT NULL
@@ -266,7 +265,7 @@ class Store:
             self.db.execute("DELETE FROM history WHERE last_seen < ?", (c.expire_before,))
         if c.failures is not None:
             self.db.execute("DELETE FROM failure_counts")
-            self.db.executemany("INSERT INTO failure_counts (generation, host, which, key, n) VALUES (?, ?, ?, ?, ?)",
+            self.db.executemany("INSERT INTO failure_counts (generation, which, key, n) VALUES (?, ?, ?, ?)",
                                 c.failures)
 
     def user_history(self, host: str, user: str) -> tuple[tuple | None, list[HistoryRow]]:
@@ -297,7 +296,7 @@ class Store:
         return self.db.execute("SELECT count(*) FROM history_users").fetchone()[0]
 
     def failure_counts(self) -> list[tuple]:
-        return self.db.execute("SELECT generation, host, which, key, n FROM failure_counts").fetchall()
+        return self.db.execute("SELECT generation, which, key, n FROM failure_counts").fetchall()
 
     # -- trusted sources ---------------------------------------------------
 

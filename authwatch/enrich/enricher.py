@@ -1,8 +1,9 @@
 """The enricher the pipeline calls for every event after correlation.
 
 Failures are counted (for `after_failures`) and go on unchanged: they are
-half the lines of an internet-facing host, so that path is a few dict
-operations. Logins get their place and network (GeoIP), the name of their
+half the lines of an internet-facing host, so `enrich_all` picks them out of
+a batch at C level (no Python call per event) and the counting is one
+`Counter.update` later. Logins get their place and network (GeoIP), the name of their
 key, their novelty, impossible travel and the failures before them, in one
 copy of the event. Other events pass through.
 """
@@ -14,6 +15,9 @@ from authwatch.enrich import geoip, ipscope
 from authwatch.enrich.geoip import GeoIP
 from authwatch.enrich.history import History
 from authwatch.enrich.keynames import KeyNames
+from itertools import compress
+from operator import attrgetter
+
 from authwatch.event import FAILURE, LOGIN, Event, Geo
 from authwatch.store import HistoryChanges, Store
 
@@ -56,21 +60,41 @@ def geoip_problems(settings: Settings) -> list[str]:
     return db.take_warnings() if db else []
 
 
+_KIND = attrgetter("kind")
+
+
 class Enricher:
     def __init__(self, settings: Settings, store: Store, geo: GeoIP | None = None):
         self.geoip = geo if geo is not None else open_geoip(settings)
         self.history = History(store, settings.history)
         self.keys = KeyNames() if settings.history.key_names else None
         self._failure = self.history.failures.add
+        self._pending_failures = self.history.failures.pending
 
     def __call__(self, e: Event) -> Event:
-        kind = e.kind
-        if kind == FAILURE:
-            if e.ip:
-                self._failure(e)
+        if e.kind == FAILURE:
+            self._failure(e)
             return e
-        if kind != LOGIN:
-            return e
+        return self._login(e) if e.kind == LOGIN else e
+
+    def enrich_all(self, events: list[Event]) -> list[Event]:
+        """The same as calling it on each event, in order, for a batch."""
+        kinds = list(map(_KIND, events))
+        pending = self._pending_failures
+        is_failure = FAILURE.__eq__
+        start = 0
+        while True:
+            try:
+                i = kinds.index(LOGIN, start)
+            except ValueError:
+                break
+            pending.extend(compress(events[start:i], map(is_failure, kinds[start:i])))
+            events[i] = self._login(events[i])
+            start = i + 1
+        pending.extend(compress(events[start:], map(is_failure, kinds[start:])))
+        return events
+
+    def _login(self, e: Event) -> Event:
         geo = None
         if e.ip:
             geo = self.geoip.lookup(e.ip) if self.geoip is not None else Geo(ipscope.scope(e.ip))

@@ -5,8 +5,7 @@ must cost next to nothing. `add` only appends the event to a list; the list
 is counted in one go (C-level `Counter.update` over `map`s, no Python per
 event) when a login asks for a count or the pipeline saves (`flush`), so a
 failure costs about an append. The window is cut into `STEPS` generations,
-each a pair of Counters (by address, by user, keyed with the host unless the
-scope is fleet). A new generation starts when the log's time passes the end of
+each a pair of Counters (by address, by user). A new generation starts when the log's time passes the end of
 the current one; the oldest is then dropped whole, which keeps memory bounded
 without any sweeping. A count therefore covers between (STEPS-1)/STEPS of the
 window and the whole of it. A generation keeps at most `MAX_KEYS` addresses
@@ -14,7 +13,9 @@ and users, the most frequent (a distributed attack beyond that is
 undercounted, never unbounded).
 
 Failures of names that are not accounts (`invalid user`) count for the address
-only: such a name can never log in.
+only: such a name can never log in. Counts span every host of a log (a central
+log's hosts share attackers), whatever `history.scope`: keying them by host
+too would cost every failure a tuple.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from authwatch.event import Event
 STEPS = 6
 MAX_KEYS = 50_000
 _TIME = attrgetter("time")
+_IP = attrgetter("ip")
+_USER = attrgetter("user")
 _INVALID = attrgetter("invalid_user")
 
 
@@ -38,22 +41,18 @@ class _Generation:
 
     def __init__(self, end: datetime):
         self.end = end
-        self.by_ip: Counter = Counter()  # (host, ip) or ip -> failures
-        self.by_user: Counter = Counter()  # (host, user) or user -> failures
+        self.by_ip: Counter = Counter()  # address -> failures
+        self.by_user: Counter = Counter()  # user -> failures
 
 
 class FailureWindow:
-    def __init__(self, window: timedelta, fleet: bool = False):
-        """`fleet`: count across hosts (history.scope fleet), not per host."""
+    def __init__(self, window: timedelta):
         self.window = window
         self.step = window / STEPS
-        self.fleet = fleet
-        self._ip_key = attrgetter("ip") if fleet else attrgetter("host", "ip")
-        self._user_key = attrgetter("user") if fleet else attrgetter("host", "user")
         self._gens: deque[_Generation] = deque()
         self._current: _Generation | None = None
-        self._pending: list[Event] = []
-        self.add = self._pending.append  # the whole cost of a failure
+        self.pending: list[Event] = []  # added, not counted yet (callers may extend it)
+        self.add = self.pending.append  # the whole cost of a failure
 
     def _advance(self, t: datetime) -> _Generation:
         """The generation `t` belongs to, starting new ones as time moves on."""
@@ -73,14 +72,14 @@ class FailureWindow:
 
     def flush(self) -> None:
         """Count the failures added since the last flush."""
-        pending = self._pending
+        pending = self.pending
         i, n = 0, len(pending)
         while i < n:
             g = self._advance(pending[i].time)
             j = max(bisect_left(pending, g.end, i, n, key=_TIME), i + 1)  # the events of this generation
             chunk = pending[i:j]
-            g.by_ip.update(map(self._ip_key, chunk))
-            g.by_user.update(compress(map(self._user_key, chunk), map(not_, map(_INVALID, chunk))))
+            g.by_ip.update(map(_IP, chunk))
+            g.by_user.update(compress(map(_USER, chunk), map(not_, map(_INVALID, chunk))))
             for counts in (g.by_ip, g.by_user):
                 if len(counts) > MAX_KEYS:
                     kept = counts.most_common(MAX_KEYS)
@@ -95,30 +94,26 @@ class FailureWindow:
         if self._current is None:
             return 0
         current = self._advance(e.time)
-        ip_key, user_key = self._ip_key(e), self._user_key(e)
         gens = (*self._gens, current)
-        return max(sum(g.by_ip.get(ip_key, 0) for g in gens), sum(g.by_user.get(user_key, 0) for g in gens))
+        return max(sum(g.by_ip.get(e.ip, 0) for g in gens), sum(g.by_user.get(e.user, 0) for g in gens))
 
-    def snapshot(self) -> list[tuple[str, str, str, str, int]]:
-        """Every count as (generation end, host, "ip"/"user", key, n), to keep over a restart."""
+    def snapshot(self) -> list[tuple[str, str, str, int]]:
+        """Every count as (generation end, "ip"/"user", key, n), to keep over a restart."""
         self.flush()
         out = []
         for g in (*self._gens, *([self._current] if self._current else [])):
             end = g.end.isoformat()
-            for which, counts in (("ip", g.by_ip), ("user", g.by_user)):
-                for key, n in counts.items():
-                    host, value = (None, key) if self.fleet else key
-                    out.append((end, host or "", which, value, n))
+            out.extend((end, "ip", key, n) for key, n in g.by_ip.items())
+            out.extend((end, "user", key, n) for key, n in g.by_user.items())
         return out
 
-    def restore(self, rows: list[tuple[str, str, str, str, int]]) -> None:
+    def restore(self, rows: list[tuple[str, str, str, int]]) -> None:
         """Take back a snapshot."""
         gens: dict[str, _Generation] = {}
-        for end, host, which, value, n in rows:
+        for end, which, key, n in rows:
             g = gens.get(end)
             if g is None:
                 g = gens[end] = _Generation(datetime.fromisoformat(end))
-            key = value if self.fleet else (host or None, value)
             (g.by_ip if which == "ip" else g.by_user)[key] = n
         ordered = sorted(gens.values(), key=lambda g: g.end)
         if ordered:

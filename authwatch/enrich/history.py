@@ -81,7 +81,7 @@ class History:
         self.expire = settings.expire.total_seconds()
         self.learning_logins = settings.learning_logins
         self.learning_period = settings.learning_period.total_seconds()
-        self.failures = FailureWindow(settings.failure_window, self.fleet)
+        self.failures = FailureWindow(settings.failure_window)
         self.failures.restore(store.failure_counts())
         self._users: OrderedDict[tuple[str, str], _User] = OrderedDict()
         self._dirty_users: set[tuple[str, str]] = set()

@@ -260,7 +260,7 @@ def test_failures_from_the_address_or_for_the_user_in_the_window(store):
     assert h.failures.count(login(at(hours=0.5), user="alice", ip="9.9.9.9")) == 3
     assert h.failures.count(login(at(hours=0.5), user="bob", ip="9.9.9.9")) == 0
     assert h.failures.count(login(at(hours=0.5), user="bob", ip="8.8.8.8")) == 1
-    assert h.failures.count(login(at(hours=0.5), ip="6.6.6.6", host="web2")) == 0  # another host
+    assert h.failures.count(login(at(hours=0.5), ip="6.6.6.6", host="web2")) == 5  # a central log's hosts share attackers
     assert h.failures.count(login(at(hours=1.2), ip="6.6.6.6")) == 0  # an hour later
 
 
@@ -272,8 +272,8 @@ def test_failure_counts_cover_the_window_in_steps(store):
     assert h.failures.count(login(at(hours=1.01), ip="6.6.6.6")) == 0
 
 
-def test_failure_counts_in_fleet_scope_span_hosts(store):
-    h = History(store, HistorySettings(scope="fleet"))
+def test_failure_counts_span_hosts(store):
+    h = History(store, HistorySettings())
     h.failures.add(failure(at(0), ip="6.6.6.6", host="web1"))
     h.failures.add(failure(at(0), ip="6.6.6.6", host="web2"))
     assert h.failures.count(login(at(hours=0.1), ip="6.6.6.6", host="web3")) == 2

@@ -52,7 +52,7 @@ class GeoSettings:
 
 @dataclass(frozen=True)
 class HistorySettings:
-    scope: str = "host"  # host: per host and user; fleet: per user across the hosts of a central log
+    scope: str = "host"  # host: per host and user; fleet: per user across the hosts of a central log (and travel)
     expire: timedelta = timedelta(days=180)
     learning_logins: int = 5  # a user is learned once both this many logins...
     learning_period: timedelta = timedelta(days=7)  # ...and this much time since the first have passed

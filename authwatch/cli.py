@@ -8,18 +8,20 @@ import gc
 import os
 import sys
 import tempfile
-from datetime import datetime
 
-from authwatch import __version__, config, errors
-from authwatch.errors import UsageError, UserError
+from authwatch import __version__, cli_geoip, cli_history, errors
+from authwatch.console import PROG, load_settings, parse_time
+from authwatch.console import error as _error
+from authwatch.console import warn as _warn
+from authwatch.enrich import describe
+from authwatch.enrich.enricher import Enricher
+from authwatch.errors import UserError
 from authwatch.output import block, json_line, printable
 from authwatch.parse.syslog import Stats
 from authwatch.pipeline import Pipeline, Result
 from authwatch.replay import FORMATS, REPLAY_HOLD, replay
 from authwatch.sources.lines import InputError
 from authwatch.store import Store, StoreError
-
-PROG = "authwatch"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,15 +51,6 @@ def main(argv: list[str] | None = None) -> int:
         return errors.OK
     except KeyboardInterrupt:
         return 130
-
-
-def _error(message: str) -> None:
-    for line in message.splitlines() or [""]:
-        print(f"{PROG}: error: {line}", file=sys.stderr)
-
-
-def _warn(message: str) -> None:
-    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,22 +92,25 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--state", metavar="PATH", help="use (and update) this state database instead of a scratch one")
     r.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
     r.set_defaults(func=_replay)
+    cli_history.add_commands(sub)
+    cli_geoip.add_commands(sub)
     return p
 
 
 def _replay(args: argparse.Namespace) -> int:
-    settings = config.load(args.config)
-    for warning in settings.warnings:
-        _warn(warning)
+    settings = load_settings(args.config)
     tz = settings.tz
-    now = _parse_now(args.now, tz) if args.now else None
+    now = parse_time(args.now, tz, "--now") if args.now else None
     out = sys.stdout
     show_all = args.events
+    credit = None
 
     def on_results(results: list[Result]) -> None:
+        nonlocal credit
         for event, decision, alert in results:
             if alert is None and not show_all:
                 continue
+            credit = credit or describe.attribution((event,))
             if args.json:
                 out.write(json_line(event, decision, alert.id if alert else None) + "\n")
             else:
@@ -122,24 +118,23 @@ def _replay(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="authwatch-replay-") as scratch:
         with Store(args.state or os.path.join(scratch, "state.db"), durable=bool(args.state)) as store:
+            enricher = Enricher(settings, store)
+            for warning in enricher.take_warnings():
+                _warn(warning)
             pipeline = Pipeline(
-                store, targets=(), hold=REPLAY_HOLD, log_time=True, report_all=show_all
+                store, targets=(), hold=REPLAY_HOLD, enrichers=[enricher], log_time=True, report_all=show_all
             )
             stats, failures = replay(args.files, pipeline, tz, on_results, now=now, fmt=args.format)
+            for warning in enricher.take_warnings():
+                _warn(warning)
+    if credit and not args.json:
+        out.write(f"({credit})\n")
     out.flush()
     if args.stats:
         print(_stats_text(stats), file=sys.stderr)
     for failure in failures:
         _error(failure)
     return errors.USAGE if failures else errors.OK
-
-
-def _parse_now(text: str, tz) -> datetime:
-    try:
-        now = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--now {text!r}: expected an ISO 8601 time such as 2026-11-22T15:04:05") from None
-    return now if now.tzinfo else now.replace(tzinfo=tz)
 
 
 def _stats_text(s: Stats) -> str:

@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +32,33 @@ ROOT_CONFIG = "/etc/authwatch/config.yaml"
 _ENV = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# DB-IP Lite, free under CC BY 4.0, no account needed; {edition} is city or
+# asn, {month} the release (YYYY-MM).
+DEFAULT_GEOIP_URL = "https://download.db-ip.com/free/dbip-{edition}-lite-{month}.mmdb.gz"
+SCOPES = ("host", "fleet")
+
+
+@dataclass(frozen=True)
+class GeoSettings:
+    enabled: bool = True
+    city: str | None = None  # a City or Country .mmdb; None: searched
+    asn: str | None = None  # an ASN .mmdb; None: searched
+    directory: str | None = None  # where `geoip update` writes; None: "geoip" beside the state database
+    update_url: str = DEFAULT_GEOIP_URL
+    max_age: timedelta = timedelta(days=45)
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    scope: str = "host"  # host: per host and user; fleet: per user across the hosts of a central log (and travel)
+    expire: timedelta = timedelta(days=180)
+    learning_logins: int = 5  # a user is learned once both this many logins...
+    learning_period: timedelta = timedelta(days=7)  # ...and this much time since the first have passed
+    failure_window: timedelta = timedelta(hours=1)
+    key_names: bool = True  # read authorized_keys for the key's comment
+    max_kmh: float = 1000.0  # impossible travel above this speed
 
 
 @dataclass(frozen=True)
@@ -43,7 +70,13 @@ class Settings:
     tz: tzinfo | None = None
     correlate_ms: int = DEFAULT_CORRELATE_MS
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> {"url": ..., ...}
+    geoip: GeoSettings = GeoSettings()
+    history: HistorySettings = HistorySettings()
     warnings: tuple[str, ...] = ()
+
+    @property
+    def geoip_directory(self) -> str:
+        return self.geoip.directory or os.path.join(os.path.dirname(os.path.abspath(self.state)), "geoip")
 
 
 def default_state_path() -> str:
@@ -117,6 +150,8 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None) -> Set
         tz=zones.zone(tz_name) if tz_name else zones.system_zone(),
         correlate_ms=values.get("correlate_ms", DEFAULT_CORRELATE_MS),
         targets=values.get("targets", {}),
+        geoip=values.get("geoip", GeoSettings()),
+        history=_history_settings(values.get("history", {}), values.get("travel", {})),
         warnings=tuple(check.warnings),
     )
 
@@ -183,6 +218,12 @@ def _dotted(path: tuple) -> str:
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out
+
+
+def parse_duration(text: Any) -> timedelta | None:
+    """`90s`, `30m`, `1h`, `7d`, `2w` as a timedelta; None if it is not one."""
+    m = _DURATION.match(text) if isinstance(text, str) else None
+    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)]) if m else None
 
 
 def _type_name(value: Any) -> str:
@@ -257,10 +298,135 @@ def _targets(check: _Checker, path: tuple, value: Any) -> Any:
     return out
 
 
+def _duration(check: _Checker, path: tuple, value: Any, least: timedelta, most: timedelta) -> Any:
+    d = parse_duration(value)
+    if d is None or not least <= d <= most:
+        return check.error(path, f"expected a duration from {_say_duration(least)} to {_say_duration(most)} "
+                                 f"such as 30m, 12h, 7d or 26w, got {value!r}")
+    return d
+
+
+def _say_duration(d: timedelta) -> str:
+    seconds = int(d.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def _number(check: _Checker, path: tuple, value: Any, least: int, most: int, whole: bool = False) -> Any:
+    kinds = int if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not least <= value <= most:
+        what = "a whole number" if whole else "a number"
+        return check.error(path, f"expected {what} from {least:,} to {most:,}, got {value!r}")
+    return value
+
+
+def _boolean(check: _Checker, path: tuple, value: Any) -> Any:
+    if not isinstance(value, bool):
+        return check.error(path, f"expected true or false, got {value!r}")
+    return value
+
+
+def _mapping(check: _Checker, path: tuple, value: Any, keys: Mapping[str, Callable[[tuple, Any], Any]],
+             what: str) -> dict[str, Any] | object:
+    """Check a mapping whose keys each have a validator; unknown keys warn."""
+    if not isinstance(value, dict):
+        return check.error(path, f"expected a mapping of {what}, got {_type_name(value)}")
+    out = {}
+    for key, item in value.items():
+        validate = keys.get(key)
+        if validate is None:
+            check.unknown(path + (key,), key, keys)
+            continue
+        parsed = validate(path + (key,), item)
+        if parsed is not _INVALID:
+            out[key] = parsed
+    return out
+
+
+def _absolute(check: _Checker, path: tuple, value: Any, what: str) -> Any:
+    if not isinstance(value, str) or not os.path.isabs(os.path.expanduser(value)):
+        return check.error(path, f"expected the absolute path of {what}, got {value!r}")
+    return os.path.expanduser(value)
+
+
+def _update_url(check: _Checker, path: tuple, value: Any) -> Any:
+    if not isinstance(value, str) or not re.match(r"^https?://", value) or "{edition}" not in value:
+        return check.error(path, "expected an http(s) URL with {edition} (city or asn) and optionally {month} "
+                                 f"(YYYY-MM), such as {DEFAULT_GEOIP_URL}")
+    try:
+        value.format(edition="city", month="2026-01")
+    except (KeyError, IndexError, ValueError):
+        return check.error(path, "only {edition} and {month} may appear in braces")
+    return value
+
+
+def _geoip(check: _Checker, path: tuple, value: Any) -> Any:
+    if value is False:
+        return GeoSettings(enabled=False)
+    parsed = _mapping(check, path, value, {
+        "city": lambda p, v: _absolute(check, p, v, "a City or Country .mmdb file"),
+        "asn": lambda p, v: _absolute(check, p, v, "an ASN .mmdb file"),
+        "directory": lambda p, v: _absolute(check, p, v, "a directory"),
+        "update_url": lambda p, v: _update_url(check, p, v),
+        "max_age": lambda p, v: _duration(check, p, v, timedelta(days=1), timedelta(days=3650)),
+        "enabled": lambda p, v: _boolean(check, p, v),
+    }, "GeoIP settings (city, asn, directory, update_url, max_age, enabled), or false")
+    return parsed if parsed is _INVALID else GeoSettings(**parsed)  # type: ignore[arg-type]
+
+
+def _learning(check: _Checker, path: tuple, value: Any) -> Any:
+    return _mapping(check, path, value, {
+        "logins": lambda p, v: _number(check, p, v, 0, 100_000, whole=True),
+        "period": lambda p, v: _duration(check, p, v, timedelta(0), timedelta(days=3650)),
+    }, "logins: N and period: DURATION")
+
+
+def _scope(check: _Checker, path: tuple, value: Any) -> Any:
+    if value not in SCOPES:
+        return check.error(path, f"expected host (history per host and user) or fleet (per user across "
+                                 f"the hosts of a central log), got {value!r}")
+    return value
+
+
+def _history(check: _Checker, path: tuple, value: Any) -> Any:
+    return _mapping(check, path, value, {
+        "scope": lambda p, v: _scope(check, p, v),
+        "expire": lambda p, v: _duration(check, p, v, timedelta(days=1), timedelta(days=3650)),
+        "learning": lambda p, v: _learning(check, p, v),
+        "failure_window": lambda p, v: _duration(check, p, v, timedelta(minutes=1), timedelta(days=7)),
+        "key_names": lambda p, v: _boolean(check, p, v),
+    }, "history settings (scope, expire, learning, failure_window, key_names)")
+
+
+def _travel(check: _Checker, path: tuple, value: Any) -> Any:
+    return _mapping(check, path, value, {
+        "max_kmh": lambda p, v: _number(check, p, v, 1, 1_000_000),
+    }, "travel settings (max_kmh)")
+
+
+def _history_settings(history: Mapping[str, Any], travel: Mapping[str, Any]) -> HistorySettings:
+    learning = history.get("learning", {})
+    d = HistorySettings()
+    return HistorySettings(
+        scope=history.get("scope", d.scope),
+        expire=history.get("expire", d.expire),
+        learning_logins=int(learning.get("logins", d.learning_logins)),
+        learning_period=learning.get("period", d.learning_period),
+        failure_window=history.get("failure_window", d.failure_window),
+        key_names=history.get("key_names", d.key_names),
+        max_kmh=float(travel.get("max_kmh", d.max_kmh)),
+    )
+
+
 SECTIONS: dict[str, Callable[[_Checker, tuple, Any], Any]] = {
     "state": _state,
     "sources": _sources,
     "timezone": _timezone,
     "correlate_ms": _correlate_ms,
     "targets": _targets,
+    "geoip": _geoip,
+    "history": _history,
+    "travel": _travel,
 }

@@ -1,4 +1,4 @@
-"""The state store: source positions, the outbox, and (later) history.
+"""The state store: source positions, the outbox, and per-user history.
 
 One narrow interface; SQLite in WAL mode behind it. No SQL lives anywhere else.
 The schema has a version (`PRAGMA user_version`) and every change to it is a
@@ -50,6 +50,45 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX deliveries_due ON deliveries(state, target, next_attempt);
     """,
+    # 2: per-user history (enrich/history.py), trusted sources, failure counts
+    """
+    CREATE TABLE history_users (
+        host       TEXT NOT NULL,       -- '' when history.scope is fleet
+        user       TEXT NOT NULL,
+        first_seen REAL NOT NULL,       -- Unix time of the first login
+        last_seen  REAL NOT NULL,
+        logins     INTEGER NOT NULL,
+        last_spot  TEXT,                -- JSON: the last login that had a location (impossible travel)
+        PRIMARY KEY (host, user)
+    ) WITHOUT ROWID;
+    CREATE TABLE history (
+        host       TEXT NOT NULL,
+        user       TEXT NOT NULL,
+        kind       TEXT NOT NULL,       -- ip, network, asn, country, key
+        value      TEXT NOT NULL,
+        first_seen REAL NOT NULL,
+        last_seen  REAL NOT NULL,
+        count      INTEGER NOT NULL,
+        label      TEXT,                -- ip: the place; asn: the owner; country: its name; key: its name
+        asn        INTEGER,             -- ip: the ASN at the last login
+        PRIMARY KEY (host, user, kind, value)
+    ) WITHOUT ROWID;  -- no index on last_seen: it would cost every save a quarter more, for a weekly purge
+    CREATE TABLE trust (
+        host  TEXT NOT NULL,            -- '' for every host
+        user  TEXT NOT NULL,
+        kind  TEXT NOT NULL,            -- ip (an address or a network) or key (a fingerprint)
+        value TEXT NOT NULL,
+        until REAL,                     -- Unix time; null: no end
+        added REAL NOT NULL,
+        PRIMARY KEY (host, user, kind, value)
+    );
+    CREATE TABLE failure_counts (       -- enrich/failures.py, kept over a clean restart
+        generation TEXT NOT NULL,       -- when it ends (ISO 8601)
+        which      TEXT NOT NULL,       -- ip or user
+        key        TEXT NOT NULL,
+        n          INTEGER NOT NULL
+    );
+    """,
 ]
 
 
@@ -66,6 +105,37 @@ class Position(NamedTuple):
     offset: int = 0
     fingerprint: bytes | None = None
     cursor: str | None = None
+
+
+class HistoryChanges(NamedTuple):
+    """What the history enricher changed since its last save, written in the
+    same transaction as the alerts and the position (see `enqueue`)."""
+
+    users: list[tuple]  # (host, user, first_seen, last_seen, logins, last_spot JSON)
+    entries: list[tuple]  # (host, user, kind, value, first_seen, last_seen, count, label, asn)
+    expire_before: float | None = None  # delete entries last seen before this
+    failures: list[tuple] | None = None  # a full snapshot of the failure counts, replacing the stored one
+
+
+class HistoryRow(NamedTuple):
+    host: str
+    user: str
+    kind: str
+    value: str
+    first_seen: float
+    last_seen: float
+    count: int
+    label: str | None
+    asn: int | None
+
+
+class TrustRow(NamedTuple):
+    host: str
+    user: str
+    kind: str
+    value: str
+    until: float | None
+    added: float
 
 
 class Store:
@@ -129,10 +199,13 @@ class Store:
 
     # -- the outbox --------------------------------------------------------
 
-    def enqueue(self, alerts: Iterable[Alert], position: Position | None = None) -> int:
+    def enqueue(self, alerts: Iterable[Alert], position: Position | None = None,
+                changes: Iterable[HistoryChanges] = ()) -> int:
         """Write alerts (each once: an id already queued is left alone) and,
         in the same transaction, the position reached by the source that
-        produced them. Returns how many alerts were new."""
+        produced them and what history learned from the same events. So after
+        a crash, history holds exactly the events before the saved position.
+        Returns how many alerts were new."""
         now = time.time()
         added = 0
         try:
@@ -152,6 +225,8 @@ class Store:
                             "INSERT INTO deliveries (alert_id, target, updated) VALUES (?, ?, ?)",
                             [(alert.id, target, now) for target in alert.targets],
                         )
+                for c in changes:
+                    self._save_history(c)
                 if position is not None:
                     self._save_position(position, now)
         except sqlite3.Error as e:
@@ -166,6 +241,87 @@ class Store:
             "cursor=excluded.cursor, updated=excluded.updated",
             (*p, now),
         )
+
+    # -- history -----------------------------------------------------------
+
+    def _save_history(self, c: HistoryChanges) -> None:
+        # Merged with what is stored (min/max), so two writers (the service
+        # and `authwatch learn`) never undo each other.
+        self.db.executemany(
+            "INSERT INTO history_users (host, user, first_seen, last_seen, logins, last_spot) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(host, user) DO UPDATE SET first_seen=min(first_seen, excluded.first_seen), "
+            "last_seen=max(last_seen, excluded.last_seen), logins=max(logins, excluded.logins), "
+            "last_spot=coalesce(excluded.last_spot, last_spot)",
+            c.users,
+        )
+        self.db.executemany(
+            "INSERT INTO history (host, user, kind, value, first_seen, last_seen, count, label, asn) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(host, user, kind, value) DO UPDATE SET "
+            "first_seen=min(first_seen, excluded.first_seen), last_seen=max(last_seen, excluded.last_seen), "
+            "count=max(count, excluded.count), label=coalesce(excluded.label, label), asn=coalesce(excluded.asn, asn)",
+            c.entries,
+        )
+        if c.expire_before is not None:
+            self.db.execute("DELETE FROM history WHERE last_seen < ?", (c.expire_before,))
+        if c.failures is not None:
+            self.db.execute("DELETE FROM failure_counts")
+            self.db.executemany("INSERT INTO failure_counts (generation, which, key, n) VALUES (?, ?, ?, ?)",
+                                c.failures)
+
+    def user_history(self, host: str, user: str) -> tuple[tuple | None, list[HistoryRow]]:
+        """(first_seen, last_seen, logins, last_spot) of a user, or None, and their entries."""
+        try:
+            row = self.db.execute(
+                "SELECT first_seen, last_seen, logins, last_spot FROM history_users WHERE host=? AND user=?", (host, user)
+            ).fetchone()
+            entries = [HistoryRow(*r) for r in self.db.execute(
+                "SELECT host, user, kind, value, first_seen, last_seen, count, label, asn FROM history "
+                "WHERE host=? AND user=?", (host, user))]
+        except sqlite3.Error as e:
+            raise StoreError(f"state store {self.path}: {e}") from None
+        return row, entries
+
+    def history(self, user: str | None = None, kinds: Iterable[str] = ("ip",)) -> list[HistoryRow]:
+        """History entries of `kinds`, for one user or all, by user then most recent first."""
+        kinds = list(kinds)
+        sql = ("SELECT host, user, kind, value, first_seen, last_seen, count, label, asn FROM history "
+               f"WHERE kind IN ({','.join('?' * len(kinds))})")
+        args: list = list(kinds)
+        if user is not None:
+            sql += " AND user=?"
+            args.append(user)
+        return [HistoryRow(*r) for r in self.db.execute(sql + " ORDER BY user, host, last_seen DESC", args)]
+
+    def history_users(self) -> int:
+        return self.db.execute("SELECT count(*) FROM history_users").fetchone()[0]
+
+    def failure_counts(self) -> list[tuple]:
+        return self.db.execute("SELECT generation, which, key, n FROM failure_counts").fetchall()
+
+    # -- trusted sources ---------------------------------------------------
+
+    def add_trust(self, host: str, user: str, kind: str, value: str, until: float | None) -> None:
+        try:
+            with self._transaction():
+                self.db.execute(
+                    "INSERT OR REPLACE INTO trust (host, user, kind, value, until, added) VALUES (?, ?, ?, ?, ?, ?)",
+                    (host, user, kind, value, until, time.time()),
+                )
+        except sqlite3.Error as e:
+            raise StoreError(f"state store {self.path}: {e}") from None
+
+    def remove_trust(self, host: str, user: str, kind: str, value: str) -> int:
+        try:
+            with self._transaction():
+                return self.db.execute(
+                    "DELETE FROM trust WHERE host=? AND user=? AND kind=? AND value=?", (host, user, kind, value)
+                ).rowcount
+        except sqlite3.Error as e:
+            raise StoreError(f"state store {self.path}: {e}") from None
+
+    def trusts(self) -> list[TrustRow]:
+        return [TrustRow(*r) for r in self.db.execute(
+            "SELECT host, user, kind, value, until, added FROM trust ORDER BY user, host, kind, value")]
 
     def alert_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM alerts").fetchone()[0]

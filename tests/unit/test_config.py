@@ -127,3 +127,68 @@ def test_cli_reports_config_errors_with_exit_3(cli, tmp_path):
         f"authwatch: error: {c}:1:11: timezone: unknown time zone 'Nowhere/Land'; expected an IANA name such as "
         "Europe/London or UTC",
     ]
+
+
+# -- enrichment: geoip, history, travel --------------------------------------------
+
+
+def test_rules_example_loads_without_a_warning_and_states_the_defaults():
+    from datetime import timedelta
+
+    from tests.conftest import REPO
+
+    s = config.parse((REPO / "rules.example.yaml").read_text(), "rules.example.yaml", {"SMTP_PASSWORD": "x@y"})
+    assert s.warnings == ()
+    assert s.geoip == config.GeoSettings(city="/var/lib/GeoIP/dbip-city-lite.mmdb",
+                                         asn="/var/lib/GeoIP/dbip-asn-lite.mmdb",
+                                         directory="/var/lib/authwatch/geoip")
+    assert s.history == config.HistorySettings()  # every value written there is the default
+    assert s.history.expire == timedelta(days=180) and s.history.max_kmh == 1000
+    assert s.targets["ops-mail"]["url"] == "mailtos://alerts:x%40y@mail.example.com?to=ops@example.com"
+
+
+def test_enrichment_settings():
+    from datetime import timedelta
+
+    s = parse("state: /s/state.db\ngeoip: {max_age: 30d, update_url: 'http://mirror.example/{edition}-{month}.gz'}\n"
+              "history: {scope: fleet, expire: 26w, learning: {logins: 0, period: 0d}, failure_window: 30m,"
+              " key_names: false}\ntravel: {max_kmh: 900.5}\n")
+    assert s.geoip.max_age == timedelta(days=30) and s.geoip.update_url.startswith("http://mirror.example/")
+    assert s.geoip_directory == "/s/geoip"
+    h = s.history
+    assert (h.scope, h.expire, h.learning_logins, h.learning_period, h.failure_window, h.key_names, h.max_kmh) == (
+        "fleet", timedelta(weeks=26), 0, timedelta(0), timedelta(minutes=30), False, 900.5)
+    assert not parse("geoip: false\n").geoip.enabled
+
+
+def test_enrichment_errors_say_where_and_what():
+    problems = errors_of(
+        "geoip:\n  city: relative.mmdb\n  update_url: https://x.example/db.gz\n  max_age: forever\n"
+        "history:\n  scope: galaxy\n  expire: 3\n  learning: {logins: 2.5, period: 7}\n  failure_window: 1s\n"
+        "  key_names: yes\ntravel: {max_kmh: 0}\n"
+    )
+    assert problems == [
+        "c.yaml:2:9: geoip.city: expected the absolute path of a City or Country .mmdb file, got 'relative.mmdb'",
+        "c.yaml:3:15: geoip.update_url: expected an http(s) URL with {edition} (city or asn) and optionally "
+        "{month} (YYYY-MM), such as https://download.db-ip.com/free/dbip-{edition}-lite-{month}.mmdb.gz",
+        "c.yaml:4:12: geoip.max_age: expected a duration from 1d to 3650d such as 30m, 12h, 7d or 26w, got 'forever'",
+        "c.yaml:6:10: history.scope: expected host (history per host and user) or fleet (per user across the "
+        "hosts of a central log), got 'galaxy'",
+        "c.yaml:7:11: history.expire: expected a duration from 1d to 3650d such as 30m, 12h, 7d or 26w, got 3",
+        "c.yaml:8:22: history.learning.logins: expected a whole number from 0 to 100,000, got 2.5",
+        "c.yaml:8:35: history.learning.period: expected a duration from 0s to 3650d such as 30m, 12h, 7d or 26w, got 7",
+        "c.yaml:9:19: history.failure_window: expected a duration from 1m to 1w such as 30m, 12h, 7d or 26w, got '1s'",
+        "c.yaml:10:14: history.key_names: expected true or false, got 'yes'",
+        "c.yaml:11:19: travel.max_kmh: expected a number from 1 to 1,000,000, got 0",
+    ]
+
+
+def test_enrichment_unknown_keys_warn():
+    s = parse("geoip: {citty: /x.mmdb}\nhistory: {learning: {login: 3}}\n")
+    assert s.warnings == (
+        "c.yaml:1:9: geoip.citty: unknown key 'citty' (ignored); did you mean 'city'?",
+        "c.yaml:2:22: history.learning.login: unknown key 'login' (ignored); did you mean 'logins'?",
+    )
+    assert errors_of("geoip: yes\n") == [
+        "c.yaml:1:8: geoip: expected a mapping of GeoIP settings (city, asn, directory, update_url, max_age, "
+        "enabled), or false, got a string"]

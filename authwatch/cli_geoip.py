@@ -9,7 +9,7 @@ import json
 
 from authwatch import errors
 from authwatch.console import error, load_settings, warn
-from authwatch.enrich import describe, geoupdate, ipscope
+from authwatch.enrich import describe, ipscope
 from authwatch.enrich.enricher import missing_geoip, open_geoip
 from authwatch.enrich.geoip import DBIP_CREDIT
 from authwatch.errors import UsageError
@@ -56,6 +56,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _update(args: argparse.Namespace) -> int:
+    from authwatch.enrich import geoupdate  # urllib: loaded only for this command
+
     settings = load_settings(args.config)
     directory = args.directory or settings.geoip_directory
     outcomes = geoupdate.update(settings.geoip.update_url, directory)

@@ -60,7 +60,7 @@ def test_full_example():
     assert s.state == os.path.expanduser("~/aw.db")
     assert s.sources == ("auto", "/var/log/auth.log", "/var/log/remote/*.log", "journal")
     assert str(s.tz) == "Europe/London" and s.correlate_ms == 0
-    assert s.targets["chat"] == {"url": "slack://T000/B000/XXXX", "rate_limit": 10}
+    assert s.targets["chat"] == {"url": "slack://T000/B000/XXXX", "rate_limit": 10, "where": "c.yaml:7:15"}
     assert s.targets["ops-mail"]["url"].startswith("mailtos://")
 
 
@@ -127,3 +127,47 @@ def test_cli_reports_config_errors_with_exit_3(cli, tmp_path):
         f"authwatch: error: {c}:1:11: timezone: unknown time zone 'Nowhere/Land'; expected an IANA name such as "
         "Europe/London or UTC",
     ]
+
+
+def test_delivery_settings_and_per_target_overrides():
+    s = parse(
+        "targets:\n"
+        "  chat: {url: 'slack://T/B/C', rate_limit: 0, timeout: 2.5s}\n"
+        "delivery:\n"
+        "  rate_limit: 5\n  timeout: 3s\n  retry_first: 500ms\n  retry_max: 1h\n  set_aside_after: 4\n"
+        "  dead_after: 2d\n  keep: 90d\n  sendmail: /usr/lib/sendmail\n  reverse_dns: true\n"
+        "  reverse_dns_timeout: 200ms\n  heartbeat: '08:30'\n  target_failing_after: off\n"
+        "  source_silent_after: 6h\n"
+    )
+    d = s.delivery
+    assert (d.rate_limit, d.timeout, d.retry_first, d.retry_max, d.set_aside_after) == (5, 3, 0.5, 3600, 4)
+    assert (d.dead_after, d.keep, d.sendmail, d.reverse_dns, d.reverse_dns_timeout) == (
+        172800, 7776000, "/usr/lib/sendmail", True, 0.2)
+    assert (d.heartbeat, d.target_failing_after, d.source_silent_after) == ("08:30", None, 21600)
+    assert s.targets["chat"]["rate_limit"] == 0 and s.targets["chat"]["timeout"] == 2.5
+    defaults = parse("state: /x\n").delivery
+    assert (defaults.rate_limit, defaults.heartbeat, defaults.target_failing_after) == (20, None, 3600)
+
+
+def test_delivery_errors_say_where_and_what():
+    assert errors_of("delivery:\n  rate_limit: -1\n  timeout: soon\n  heartbeat: '25:00'\n  sendmail: sendmail\n"
+                     "  retry_first: 1m\n  retry_max: 10s\n") == [
+        "c.yaml:2:15: delivery.rate_limit: expected messages a minute from 0 (no limit) to 10000, got -1",
+        "c.yaml:3:12: delivery.timeout: expected a duration from 100ms to 5m such as 30s, 10m, 2h or 3d, got 'soon'",
+        "c.yaml:4:14: delivery.heartbeat: expected a daily time HH:MM such as 08:30, or off, got '25:00'",
+        "c.yaml:5:13: delivery.sendmail: expected the absolute path of a sendmail program, got 'sendmail'",
+    ]
+    assert errors_of("delivery: {retry_first: 1m, retry_max: 10s}\n") == [
+        "c.yaml:1:40: delivery.retry_max: must not be shorter than retry_first"]
+    assert errors_of("targets:\n  t: {url: 'json://x', timeout: 0}\n") == [
+        "c.yaml:2:33: targets.t.timeout: expected a duration from 100ms to 5m such as 30s, 10m, 2h or 3d, got 0"]
+    s = parse("delivery: {rate_limt: 3}\ntargets:\n  t: {url: 'json://x', ratelimit: 1}\n")
+    assert s.warnings == (
+        "c.yaml:1:12: delivery.rate_limt: unknown key 'rate_limt' (ignored); did you mean 'rate_limit'?",
+        "c.yaml:3:24: targets.t.ratelimit: unknown key 'ratelimit' (ignored); did you mean 'rate_limit'?",
+    )
+
+
+def test_durations():
+    assert [config.parse_duration(v) for v in (90, 1.5, "30s", "10m", "2h", "3d", "250ms", "1 h", "soon", True)] == [
+        90, 1.5, 30, 600, 7200, 259200, 0.25, 3600, None, None]

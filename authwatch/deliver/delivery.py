@@ -97,7 +97,7 @@ class Delivery:
         self._stopping.clear()
         for target in self.targets.values():
             self._spawn(f"authwatch-deliver-{target.name}", self._serve_target, target)
-        self._spawn("authwatch-health", self._serve_health, None)
+        self._spawn("authwatch-health", self._serve_health, None, wakeable=False)
 
     def wake(self) -> None:
         """New alerts were queued: every worker looks now."""
@@ -116,9 +116,12 @@ class Delivery:
             log.warning("stopped waiting for %s (still in a network call; its alert stays queued)", ", ".join(left))
         self._threads, self._woken = [], []
 
-    def _spawn(self, name: str, run: Callable, target: Target | None) -> None:
-        woken = threading.Event()
-        self._woken.append(woken)
+    def _spawn(self, name: str, run: Callable, target: Target | None, wakeable: bool = True) -> None:
+        """Start `run(target, event)` in a daemon thread; `event` is set by
+        wake() (if `wakeable`) and by stop()."""
+        woken = threading.Event() if wakeable else self._stopping
+        if wakeable:
+            self._woken.append(woken)
         thread = threading.Thread(target=run, args=(target, woken), name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -138,7 +141,7 @@ class Delivery:
         def loop(store: Store) -> None:
             while not self._stopping.is_set():
                 self._health(store, time.time())
-                woken.wait(HEALTH_EVERY)
+                woken.wait(HEALTH_EVERY)  # the stop event: health checks run on their own clock
 
         self._keep_serving(loop, woken)
 

@@ -265,3 +265,19 @@ def test_an_abandoned_call_does_not_hold_the_process_open(state):
         assert b"stopped waiting for authwatch-deliver-t" in done.stderr
     with Store(state) as store:
         assert store.undelivered() == 1  # still queued: sent again on the next start
+
+
+def test_wake_reaches_the_workers_not_the_health_checks(state, receiver, monkeypatch):
+    checks = []
+    monkeypatch.setattr(Delivery, "_health", lambda self, store, now: checks.append(now))
+    delivery = Delivery(settings(state, {"t": hook(receiver)}), state)
+    delivery.start()
+    try:
+        for port in range(5):
+            queue(state, [login(port=port)])
+            delivery.wake()
+        assert len(receiver.wait_for(5)) == 5
+        time.sleep(0.2)
+    finally:
+        delivery.stop(1)
+    assert len(checks) == 1  # at start; the next one is due HEALTH_EVERY later

@@ -75,6 +75,8 @@ MIGRATIONS: list[str] = [
         key   TEXT PRIMARY KEY,                     -- heartbeat, silent:<source>
         value REAL NOT NULL
     );
+    -- a target's queue in order (rowid follows alerts.seq) without sorting
+    CREATE INDEX deliveries_queue ON deliveries(target, state);
     """,
 ]
 
@@ -104,7 +106,7 @@ class Outgoing(NamedTuple):
 
     alert_id: str
     target: str
-    seq: int
+    seq: int  # queue order
     created: float
     severity: str
     rule: str | None
@@ -131,8 +133,10 @@ class TargetState(NamedTuple):
     told_failing: float | None = None
 
 
+# `seq` is the delivery's rowid: deliveries are inserted in queue order, so it
+# orders like alerts.seq, and the index deliveries_queue yields it unsorted.
 _OUTGOING = (
-    "SELECT d.alert_id, d.target, a.seq, a.created, a.severity, a.rule, a.reasons, a.event, d.state, d.attempts, "
+    "SELECT d.alert_id, d.target, d.rowid, a.created, a.severity, a.rule, a.reasons, a.event, d.state, d.attempts, "
     "d.next_attempt, d.last_error, d.queued FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
 )
 
@@ -259,14 +263,14 @@ class Store:
     def next_pending(self, target: str, after_seq: int = 0) -> Outgoing | None:
         """The oldest alert still to go to `target` (after `after_seq`)."""
         row = self.db.execute(
-            _OUTGOING + "WHERE d.target = ? AND d.state = 'pending' AND a.seq > ? ORDER BY a.seq LIMIT 1",
+            _OUTGOING + "WHERE d.target = ? AND d.state = 'pending' AND d.rowid > ? ORDER BY d.rowid LIMIT 1",
             (target, after_seq),
         ).fetchone()
         return _outgoing(row) if row else None
 
     def due_set_aside(self, target: str, now: float, limit: int = 20) -> list[Outgoing]:
         rows = self.db.execute(
-            _OUTGOING + "WHERE d.target = ? AND d.state = 'failed' AND d.next_attempt <= ? ORDER BY a.seq LIMIT ?",
+            _OUTGOING + "WHERE d.target = ? AND d.state = 'failed' AND d.next_attempt <= ? ORDER BY d.rowid LIMIT ?",
             (target, now, limit),
         ).fetchall()
         return [_outgoing(r) for r in rows]
@@ -277,7 +281,7 @@ class Store:
         ).fetchone()[0]
 
     def held(self, target: str) -> list[Outgoing]:
-        rows = self.db.execute(_OUTGOING + "WHERE d.target = ? AND d.state = 'held' ORDER BY a.seq", (target,))
+        rows = self.db.execute(_OUTGOING + "WHERE d.target = ? AND d.state = 'held' ORDER BY d.rowid", (target,))
         return [_outgoing(r) for r in rows.fetchall()]
 
     def hold(self, target: str, alert_id: str, now: float) -> None:

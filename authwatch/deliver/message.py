@@ -280,6 +280,12 @@ def _auth_rows(e: dict) -> list[tuple[str, str]]:
         rows.append(("Session", clean(e["session"], 20) + (f" on {clean(e['tty'], 40)}" if e.get("tty") else "")))
     if e.get("detail") and e.get("kind") != "login":
         rows.append(("Detail", clean(e["detail"], 300)))
+    forged = e.get("forged") if isinstance(e.get("forged"), dict) else None
+    if forged:
+        rows.append(("Claims", f"{clean(forged.get('claimed_kind') or '?', 40)} by "
+                     f"{clean(forged.get('claimed_ident') or '?', 40)}[{clean(forged.get('claimed_pid'), 20)}]"))
+        rows.append(("Written by", f"uid {clean(forged.get('uid'), 20)}, pid {clean(forged.get('pid'), 20)}, "
+                     f"{clean(forged.get('exe') or forged.get('comm') or 'program unknown', 200)}"))
     return rows
 
 

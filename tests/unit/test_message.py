@@ -99,12 +99,23 @@ def test_unexpected_shapes_of_later_fields_do_not_break_a_message():
         "[authwatch] event: ?@? — alert"
 
 
-def test_other_kinds_get_their_own_headline():
-    m = render(row({"kind": "forged", "detail": "pid 1 is not sshd"}, severity="critical"), timezone.utc)
-    assert m.subject.startswith("[authwatch] CRITICAL forged: alice@web1 from 198.51.100.7")
+def test_a_forged_line_says_who_really_wrote_it():
+    forged = {"uid": 1000, "pid": 4242, "comm": "logger", "exe": "/usr/bin/logger", "claimed_ident": "sshd",
+              "claimed_pid": 1, "claimed_kind": "login"}
+    m = render(row({"kind": "forged", "forged": forged}, severity="critical",
+                   reasons=["a line claiming to be sshd's was written by uid 1000, pid 4242, /usr/bin/logger"]),
+               timezone.utc)
+    assert m.subject.startswith("[authwatch] CRITICAL forged: alice@web1 from 198.51.100.7 — a line claiming")
     assert m.headline.startswith("A forged sshd log line on web1")
-    assert "Detail      : pid 1 is not sshd" in m.text()
+    assert "Claims      : login by sshd[1]" in m.text()
+    assert "Written by  : uid 1000, pid 4242, /usr/bin/logger" in m.text()
     assert m.notify_type == "failure" and m.note is None
+
+
+def test_other_kinds_get_a_headline_and_their_detail():
+    m = render(row({"kind": "failure", "detail": "maximum authentication attempts exceeded"}), timezone.utc)
+    assert m.headline == "Failed SSH logins on web1."
+    assert "Detail      : maximum authentication attempts exceeded" in m.text()
 
 
 def test_hostile_user_names_arrive_inert_in_every_format():

@@ -48,6 +48,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
+from authwatch.alert import Alert
 from authwatch.config import Settings
 from authwatch.deliver import health
 from authwatch.deliver.message import Message, render, render_digest
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 WINDOW = 60.0  # the rate limit counts messages a minute
 IDLE_POLL = 60.0  # longest sleep of an idle worker
 HEALTH_EVERY = 30.0  # seconds between health checks
+PRUNE_EVERY = 3600.0  # seconds between forgetting old alerts (delivery.keep)
 HOUSEKEEPING_EVERY = 60.0  # seconds between expiry checks of one target
 ERROR_PAUSE = 5.0  # after the state store failed
 
@@ -87,6 +89,7 @@ class Delivery:
         self._stopping = threading.Event()
         self._woken: list[threading.Event] = []
         self._threads: list[threading.Thread] = []
+        self._pruned_at = 0.0
 
     # -- the service ----------------------------------------------------------
 
@@ -96,8 +99,8 @@ class Delivery:
             return
         self._stopping.clear()
         for target in self.targets.values():
-            self._spawn(f"authwatch-deliver-{target.name}", self._serve_target, target)
-        self._spawn("authwatch-health", self._serve_health, None, wakeable=False)
+            self._threads.append(self._spawn(f"authwatch-deliver-{target.name}", self._serve_target, target))
+        self._threads.append(self._spawn("authwatch-health", self._serve_health, None, wakeable=False))
 
     def wake(self) -> None:
         """New alerts were queued: every worker looks now."""
@@ -116,15 +119,15 @@ class Delivery:
             log.warning("stopped waiting for %s (still in a network call; its alert stays queued)", ", ".join(left))
         self._threads, self._woken = [], []
 
-    def _spawn(self, name: str, run: Callable, target: Target | None, wakeable: bool = True) -> None:
+    def _spawn(self, name: str, run: Callable, target: Target | None, wakeable: bool = True) -> threading.Thread:
         """Start `run(target, event)` in a daemon thread; `event` is set by
         wake() (if `wakeable`) and by stop()."""
         woken = threading.Event() if wakeable else self._stopping
         if wakeable:
             self._woken.append(woken)
         thread = threading.Thread(target=run, args=(target, woken), name=name, daemon=True)
-        self._threads.append(thread)
         thread.start()
+        return thread
 
     def _serve_target(self, target: Target, woken: threading.Event) -> None:
         def loop(store: Store) -> None:
@@ -164,22 +167,24 @@ class Delivery:
 
     def run_once(self, deadline: float, health_checks: bool = True) -> Report:
         """Deliver what is due now (digests of held alerts included), each
-        target in its own thread, and return by `deadline` (time.time())."""
+        target in its own thread, and return by `deadline` (time.time()).
+        For a process that does not start() the workers (cron, replay)."""
         if health_checks:
             with self._open() as store:
                 self._health(store, time.time())
         results: dict[str, Courier] = {}
 
-        def one(target: Target, _: threading.Event) -> None:
+        def one(target: Target) -> None:
             with self._open() as store:
                 results[target.name] = courier = self._courier(target, store)
                 courier.work(until=deadline, flush=True)
 
-        for target in self.targets.values():
-            self._spawn(f"authwatch-deliver-{target.name}", one, target)
-        for thread in self._threads:
+        threads = [threading.Thread(target=one, args=(t,), name=f"authwatch-deliver-{t.name}", daemon=True)
+                   for t in self.targets.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
             thread.join(max(0.0, deadline - time.time()))
-        self._threads, self._woken = [], []
         with self._open() as store:
             undelivered = store.undelivered()
         couriers = list(results.values())
@@ -205,7 +210,9 @@ class Delivery:
     def _health(self, store: Store, now: float) -> None:
         queued = [health.check_heartbeat(store, self.settings, now)]
         queued += health.check_silent_sources(store, self.settings, now)
-        store.prune(now - self.settings.delivery.keep)
+        if now - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = now
+            store.prune(now - self.settings.delivery.keep)
         if any(queued):
             self.wake()
 
@@ -383,7 +390,7 @@ class Courier:
     def _others(self) -> list[str]:
         return [name for name in self.settings.targets if name != self.target.name]
 
-    def _tell_others(self, alert) -> None:
+    def _tell_others(self, alert: Alert) -> None:
         if alert.targets:
             self.store.enqueue([alert])
             self.on_queued()

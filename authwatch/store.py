@@ -312,6 +312,15 @@ class Store:
             (now, target, cutoff),
         )
 
+    def abandon_unknown_targets(self, known: Iterable[str], now: float) -> int:
+        """Mark dead what still waits for a target that is no longer configured."""
+        known = tuple(known)
+        return self._write(
+            f"UPDATE deliveries SET state = 'dead', updated = ?, last_error = 'the target is no longer configured' "
+            f"WHERE state IN {_UNDELIVERED_SQL} AND target NOT IN ({', '.join('?' * len(known))})",
+            (now, *known),
+        )
+
     def target_state(self, name: str) -> TargetState:
         row = self.db.execute(f"SELECT {', '.join(TargetState._fields)} FROM targets WHERE name = ?",
                               (name,)).fetchone()

@@ -208,6 +208,10 @@ class Delivery:
                        stopping=self._stopping.is_set)
 
     def _health(self, store: Store, now: float) -> None:
+        abandoned = store.abandon_unknown_targets(self.settings.targets, now)
+        if abandoned:
+            log.error("%d alerts waited for targets that are no longer configured; marked dead "
+                      "(authwatch outbox shows them)", abandoned)
         queued = [health.check_heartbeat(store, self.settings, now)]
         queued += health.check_silent_sources(store, self.settings, now)
         if now - self._pruned_at >= PRUNE_EVERY:

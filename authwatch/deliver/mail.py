@@ -9,6 +9,7 @@ The Subject is one line by construction (`inert.clean` shows CR and LF as
 
 from __future__ import annotations
 
+import functools
 import socket
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -21,7 +22,7 @@ def compose(message: Message, domain: str | None = None) -> EmailMessage:
     mail = EmailMessage()
     mail["Subject"] = message.subject
     mail["Date"] = formatdate(localtime=True)
-    mail["Message-ID"] = f"<{message.key}.authwatch@{domain or socket.getfqdn() or 'localhost'}>"
+    mail["Message-ID"] = f"<{message.key}.authwatch@{domain or local_domain()}>"
     mail["Auto-Submitted"] = "auto-generated"
     mail["X-Mailer"] = f"authwatch {__version__}"
     mail.set_content(message.text())
@@ -33,3 +34,10 @@ def domain_of(address: str) -> str | None:
     """`example.com` of `alerts@example.com`; None without a domain."""
     _, at, domain = address.rpartition("@")
     return domain if at and domain else None
+
+
+@functools.cache
+def local_domain() -> str:
+    """This host's name for Message-IDs and a default From (looked up once:
+    it may ask DNS)."""
+    return socket.getfqdn() or "localhost"

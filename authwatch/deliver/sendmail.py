@@ -20,7 +20,6 @@ non-zero exit, a program that cannot be run, or one still running after
 from __future__ import annotations
 
 import email
-import socket
 import subprocess
 from email import policy
 from email.message import EmailMessage
@@ -28,6 +27,8 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from apprise.decorators import notify
+
+from authwatch.deliver.mail import local_domain
 
 DEFAULT_BIN = "/usr/sbin/sendmail"
 DEFAULT_TIMEOUT = 10.0
@@ -51,10 +52,10 @@ def send(body: str, title: str, notify_type: str, *args: Any, meta: dict | None 
         mail = EmailMessage()
         mail["Subject"] = " ".join((title or "").split())
         mail["Date"] = formatdate(localtime=True)
-        mail["Message-ID"] = make_msgid(domain=socket.getfqdn())
+        mail["Message-ID"] = make_msgid(domain=local_domain())
         mail.set_content(body)
     del mail["From"], mail["To"]
-    mail["From"] = qsd.get("from") or f"authwatch@{socket.getfqdn()}"
+    mail["From"] = qsd.get("from") or f"authwatch@{local_domain()}"
     mail["To"] = ", ".join(recipients(meta))
     run(qsd.get("bin") or DEFAULT_BIN, mail.as_bytes(), float(qsd.get("timeout") or DEFAULT_TIMEOUT))
     return True

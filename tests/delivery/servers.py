@@ -27,17 +27,37 @@ class Request(NamedTuple):
         return json.loads(self.body)
 
 
-class HttpReceiver:
+class _Recorder:
+    """What a server received, and a wait for the n-th arrival."""
+
+    def __init__(self):
+        self.received: list = []
+        self._arrived = threading.Condition()
+
+    def _record(self, item) -> None:
+        with self._arrived:
+            self.received.append(item)
+            self._arrived.notify_all()
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> list:
+        end = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.received) < n and time.monotonic() < end:
+                self._arrived.wait(end - time.monotonic())
+        return list(self.received)
+
+
+class HttpReceiver(_Recorder):
     """Records every POST. `status`/`reply`: the answer; `fail_when(req)`:
     answer 500 instead; `delay`: seconds before answering."""
 
     def __init__(self, reply: bytes = b"ok", port: int = 0):
-        self.requests: list[Request] = []
+        super().__init__()
+        self.requests: list[Request] = self.received
         self.status = 200
         self.reply = reply
         self.delay = 0.0
         self.fail_when = lambda request: False
-        self._arrived = threading.Condition()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,9 +70,7 @@ class HttpReceiver:
                     time.sleep(receiver.delay)
                 failed = receiver.status != 200 or receiver.fail_when(request)
                 if not failed:
-                    with receiver._arrived:
-                        receiver.requests.append(request)
-                        receiver._arrived.notify_all()
+                    receiver._record(request)
                 self.send_response(500 if failed else 200)
                 self.send_header("Content-Length", str(len(receiver.reply)))
                 self.end_headers()
@@ -66,13 +84,6 @@ class HttpReceiver:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
-    def wait_for(self, n: int, timeout: float = 10.0) -> list[Request]:
-        end = time.monotonic() + timeout
-        with self._arrived:
-            while len(self.requests) < n and time.monotonic() < end:
-                self._arrived.wait(end - time.monotonic())
-        return list(self.requests)
-
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -85,7 +96,7 @@ class Mail(NamedTuple):
     tls: bool
 
 
-class SmtpServer:
+class SmtpServer(_Recorder):
     """aiosmtpd on 127.0.0.1: `mode` plain, starttls (required) or ssl."""
 
     def __init__(self, mode: str = "plain", cert: tuple[str, str] | None = None, port: int = 0):
@@ -93,17 +104,15 @@ class SmtpServer:
 
         from aiosmtpd.controller import Controller
 
-        self.mails: list[Mail] = []
-        self._arrived = threading.Condition()
+        super().__init__()
+        self.mails: list[Mail] = self.received
         server = self
 
         class Handler:
             async def handle_DATA(self, smtp_server, session, envelope):
                 message = message_from_bytes(envelope.original_content, policy=policy.default)
-                with server._arrived:
-                    tls = session.ssl is not None or smtp_server.transport.get_extra_info("ssl_object") is not None
-                    server.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), message, tls))
-                    server._arrived.notify_all()
+                tls = session.ssl is not None or smtp_server.transport.get_extra_info("ssl_object") is not None
+                server._record(Mail(envelope.mail_from, list(envelope.rcpt_tos), message, tls))
                 return "250 OK"
 
         context = None
@@ -118,13 +127,6 @@ class SmtpServer:
             kwargs = {"ssl_context": context}
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
-
-    def wait_for(self, n: int, timeout: float = 10.0) -> list[Mail]:
-        end = time.monotonic() + timeout
-        with self._arrived:
-            while len(self.mails) < n and time.monotonic() < end:
-                self._arrived.wait(end - time.monotonic())
-        return list(self.mails)
 
     def close(self) -> None:
         self.controller.stop()

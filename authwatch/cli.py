@@ -9,8 +9,8 @@ import os
 import sys
 import tempfile
 
-from authwatch import __version__, cli_geoip, cli_history, errors
-from authwatch.console import PROG, load_settings, parse_time
+from authwatch import __version__, cli_delivery, cli_geoip, cli_history, errors
+from authwatch.console import PROG, load_settings, log_to_stderr, parse_time
 from authwatch.console import error as _error
 from authwatch.console import warn as _warn
 from authwatch.enrich import describe
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     # measured speed-up of replay, with no growth in memory.
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+    log_to_stderr()
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -91,7 +92,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="syslog text, or 'journalctl -o json' output (default: auto, by each file's first line)")
     r.add_argument("--state", metavar="PATH", help="use (and update) this state database instead of a scratch one")
     r.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+    r.add_argument("--notify", action="store_true",
+                   help="also send the alerts to the configured targets (rate limits apply; exit 1 if some "
+                   "could not be delivered). Without it, replay never sends anything")
     r.set_defaults(func=_replay)
+    cli_delivery.add_commands(sub)
     cli_history.add_commands(sub)
     cli_geoip.add_commands(sub)
     return p
@@ -99,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _replay(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    targets = cli_delivery.targets_for_notify(settings) if args.notify else None
     tz = settings.tz
     now = parse_time(args.now, tz, "--now") if args.now else None
     out = sys.stdout
@@ -117,24 +123,27 @@ def _replay(args: argparse.Namespace) -> int:
                 out.write(block(event, decision) + "\n")
 
     with tempfile.TemporaryDirectory(prefix="authwatch-replay-") as scratch:
-        with Store(args.state or os.path.join(scratch, "state.db"), durable=bool(args.state)) as store:
+        state = args.state or os.path.join(scratch, "state.db")
+        with Store(state, durable=bool(args.state)) as store:
             enricher = Enricher(settings, store)
             for warning in enricher.take_warnings():
                 _warn(warning)
             pipeline = Pipeline(
-                store, targets=(), hold=REPLAY_HOLD, enrichers=[enricher], log_time=True, report_all=show_all
+                store, targets=tuple(targets or ()), hold=REPLAY_HOLD, enrichers=[enricher], log_time=True,
+                report_all=show_all,
             )
             stats, failures = replay(args.files, pipeline, tz, on_results, now=now, fmt=args.format)
             for warning in enricher.take_warnings():
                 _warn(warning)
-    if credit and not args.json:
-        out.write(f"({credit})\n")
-    out.flush()
+        if credit and not args.json:
+            out.write(f"({credit})\n")
+        out.flush()
+        delivered = cli_delivery.notify(settings, targets, state, kept=bool(args.state)) if targets else True
     if args.stats:
         print(_stats_text(stats), file=sys.stderr)
     for failure in failures:
         _error(failure)
-    return errors.USAGE if failures else errors.OK
+    return errors.USAGE if failures else errors.OK if delivered else errors.RUNTIME
 
 
 def _stats_text(s: Stats) -> str:

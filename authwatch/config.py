@@ -11,6 +11,9 @@ replaced by the environment variable NAME (an error if it is unset; `$$` is a
 literal `$`); inside a URL the value is percent-encoded, so a password with
 `@` or `/` cannot break the URL. Values of target URLs, which hold secrets, are
 never repeated in messages.
+
+Durations are written `30s`, `10m`, `2h`, `3d` (or a plain number of
+seconds); `off` (or `false`) turns an optional check off.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ ROOT_CONFIG = "/etc/authwatch/config.yaml"
 _ENV = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 # DB-IP Lite, free under CC BY 4.0, no account needed; {edition} is city or
 # asn, {month} the release (YYYY-MM).
 DEFAULT_GEOIP_URL = "https://download.db-ip.com/free/dbip-{edition}-lite-{month}.mmdb.gz"
@@ -62,6 +65,25 @@ class HistorySettings:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """The `delivery:` section: how the outbox is delivered (see authwatch.deliver)."""
+
+    rate_limit: int = 20  # messages a minute per target; 0: no limit (critical alerts always pass)
+    timeout: float = 10.0  # seconds, per request (connect, and each read)
+    retry_first: float = 10.0  # first wait after a failure; it doubles (with jitter) up to retry_max
+    retry_max: float = 900.0
+    set_aside_after: int = 3  # tries before an alert that keeps failing stops holding back the next ones
+    dead_after: float = 3 * 86400  # an alert undelivered for this long is marked dead
+    keep: float = 30 * 86400  # delivered and dead alerts are forgotten after this long
+    sendmail: str = "/usr/sbin/sendmail"  # program for sendmail:// targets (the URL's ?bin= wins)
+    reverse_dns: bool = False  # look up the name of the client address (per alert, cached, unverified)
+    reverse_dns_timeout: float = 1.0
+    heartbeat: str | None = None  # "HH:MM": a daily "still watching" message at that local time
+    target_failing_after: float | None = 3600.0  # tell the other targets when one has failed this long
+    source_silent_after: float | None = None  # tell the targets when a source has been silent this long
+
+
+@dataclass(frozen=True)
 class Settings:
     file: str | None  # the file loaded; None: built-in defaults
     state: str
@@ -69,9 +91,11 @@ class Settings:
     timezone: str | None = None  # IANA name; None: the system's zone
     tz: tzinfo | None = None
     correlate_ms: int = DEFAULT_CORRELATE_MS
-    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> {"url": ..., ...}
+    # name -> {"url": ..., "where": "file:line:col", and optionally "rate_limit", "timeout"}
+    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     geoip: GeoSettings = GeoSettings()
     history: HistorySettings = HistorySettings()
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
     warnings: tuple[str, ...] = ()
 
     @property
@@ -152,6 +176,7 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None) -> Set
         targets=values.get("targets", {}),
         geoip=values.get("geoip", GeoSettings()),
         history=_history_settings(values.get("history", {}), values.get("travel", {})),
+        delivery=values.get("delivery", DeliverySettings()),
         warnings=tuple(check.warnings),
     )
 
@@ -220,10 +245,17 @@ def _dotted(path: tuple) -> str:
     return out
 
 
-def parse_duration(text: Any) -> timedelta | None:
-    """`90s`, `30m`, `1h`, `7d`, `2w` as a timedelta; None if it is not one."""
-    m = _DURATION.match(text) if isinstance(text, str) else None
-    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)]) if m else None
+def parse_duration(value: Any, bare_seconds: bool = False) -> timedelta | None:
+    """`250ms`, `90s`, `30m`, `1.5h`, `7d`, `2w` as a timedelta; None if it is
+    not one. A bare number is taken as seconds only with `bare_seconds` (for
+    settings named in seconds, such as timeouts): elsewhere `7` could as well
+    mean days, and is refused."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value) if bare_seconds else None
+    m = _DURATION.match(value) if isinstance(value, str) else None
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)]) if m else None
 
 
 def _type_name(value: Any) -> str:
@@ -273,6 +305,9 @@ def _correlate_ms(check: _Checker, path: tuple, value: Any) -> Any:
     return value
 
 
+_TARGET_KEYS = ("url", "rate_limit", "timeout")
+
+
 def _targets(check: _Checker, path: tuple, value: Any) -> Any:
     if not isinstance(value, dict):
         return check.error(path, "expected a mapping of target names to Apprise URLs")
@@ -294,24 +329,36 @@ def _targets(check: _Checker, path: tuple, value: Any) -> Any:
             check.error(url_path if "url" in spec else where,
                         "expected an Apprise URL such as mailtos://user:pass@host or slack://T/B/C")
             continue
-        out[name] = dict(spec)
+        target: dict[str, Any] = {"url": url, "where": check.doc.where(url_path)}
+        for key, setting in spec.items():
+            if key == "rate_limit":
+                target[key] = _rate_limit(check, where + (key,), setting)
+            elif key == "timeout":
+                target[key] = _seconds(check, where + (key,), setting, low=0.1, high=300)
+            elif key != "url":
+                check.unknown(where + (key,), key, _TARGET_KEYS)
+        if _INVALID not in target.values():
+            out[name] = target
     return out
 
 
-def _duration(check: _Checker, path: tuple, value: Any, least: timedelta, most: timedelta) -> Any:
-    d = parse_duration(value)
+def _duration(check: _Checker, path: tuple, value: Any, least: timedelta, most: timedelta, off: bool = False,
+              bare_seconds: bool = False) -> Any:
+    d = parse_duration(value, bare_seconds)
     if d is None or not least <= d <= most:
         return check.error(path, f"expected a duration from {_say_duration(least)} to {_say_duration(most)} "
-                                 f"such as 30m, 12h, 7d or 26w, got {value!r}")
+                                 f"such as 30s, 10m, 12h, 7d or 26w{', or off' if off else ''}, got {value!r}")
     return d
 
 
 def _say_duration(d: timedelta) -> str:
-    seconds = int(d.total_seconds())
-    for unit in ("w", "d", "h", "m"):
-        if seconds and seconds % _UNITS[unit] == 0:
-            return f"{seconds // _UNITS[unit]}{unit}"
-    return f"{seconds}s"
+    seconds = d.total_seconds()
+    if not seconds:
+        return "0s"
+    for unit in ("w", "d", "h", "m", "s"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{seconds / _UNITS[unit]:g}{unit}"
+    return f"{seconds * 1000:g}ms"
 
 
 def _number(check: _Checker, path: tuple, value: Any, least: int, most: int, whole: bool = False) -> Any:
@@ -420,6 +467,62 @@ def _history_settings(history: Mapping[str, Any], travel: Mapping[str, Any]) -> 
     )
 
 
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _seconds(check: _Checker, path: tuple, value: Any, low: float, high: float, off: bool = False) -> Any:
+    """A duration as float seconds (see _duration); `off`: false or "off" mean None."""
+    if off and (value is False or value == "off"):
+        return None
+    d = _duration(check, path, value, timedelta(seconds=low), timedelta(seconds=high), off, bare_seconds=True)
+    return d if d is _INVALID else d.total_seconds()
+
+
+def _rate_limit(check: _Checker, path: tuple, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+        return check.error(path, f"expected messages a minute from 0 (no limit) to 10000, got {value!r}")
+    return value
+
+
+def _delivery(check: _Checker, path: tuple, value: Any) -> Any:
+    if not isinstance(value, dict):
+        return check.error(path, "expected a mapping of delivery settings")
+    day = 86400.0
+    fields: dict[str, Callable[[tuple, Any], Any]] = {
+        "rate_limit": lambda p, v: _rate_limit(check, p, v),
+        "timeout": lambda p, v: _seconds(check, p, v, low=0.1, high=300),
+        "retry_first": lambda p, v: _seconds(check, p, v, low=0.01, high=day),
+        "retry_max": lambda p, v: _seconds(check, p, v, low=0.01, high=7 * day),
+        "set_aside_after": lambda p, v: v if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 100
+        else check.error(p, f"expected a number of tries from 1 to 100, got {v!r}"),
+        "dead_after": lambda p, v: _seconds(check, p, v, low=60, high=365 * day),
+        "keep": lambda p, v: _seconds(check, p, v, low=60, high=3650 * day),
+        "sendmail": lambda p, v: v if isinstance(v, str) and os.path.isabs(v)
+        else check.error(p, f"expected the absolute path of a sendmail program, got {v!r}"),
+        "reverse_dns": lambda p, v: v if isinstance(v, bool)
+        else check.error(p, f"expected true or false, got {v!r}"),
+        "reverse_dns_timeout": lambda p, v: _seconds(check, p, v, low=0.05, high=30),
+        "heartbeat": lambda p, v: None if v is False or v == "off" else (
+            v if isinstance(v, str) and _CLOCK.match(v)
+            else check.error(p, f"expected a daily time HH:MM such as 08:30, or off, got {v!r}")),
+        "target_failing_after": lambda p, v: _seconds(check, p, v, low=60, high=30 * day, off=True),
+        "source_silent_after": lambda p, v: _seconds(check, p, v, low=60, high=365 * day, off=True),
+    }
+    values = {}
+    for key, setting in value.items():
+        parse_field = fields.get(key)
+        if parse_field is None:
+            check.unknown(path + (key,), key, fields)
+            continue
+        values[key] = parse_field(path + (key,), setting)
+    if _INVALID in values.values():
+        return _INVALID
+    settings = DeliverySettings(**values)
+    if settings.retry_max < settings.retry_first:
+        return check.error(path + ("retry_max",), "must not be shorter than retry_first")
+    return settings
+
+
 SECTIONS: dict[str, Callable[[_Checker, tuple, Any], Any]] = {
     "state": _state,
     "sources": _sources,
@@ -429,4 +532,5 @@ SECTIONS: dict[str, Callable[[_Checker, tuple, Any], Any]] = {
     "geoip": _geoip,
     "history": _history,
     "travel": _travel,
+    "delivery": _delivery,
 }

@@ -1,9 +1,10 @@
 """What the commands share: warnings and errors for a person at a terminal
-(`authwatch: warning: ...` on standard error, one line each), and times given
-on the command line."""
+(`authwatch: warning: ...` on standard error, one line each; the library's
+own log goes the same way), and times given on the command line."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import datetime, tzinfo
 
@@ -20,6 +21,22 @@ def error(message: str) -> None:
 
 def warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+class _StderrHandler(logging.Handler):
+    """The library's log (delivery failures, ...) as `authwatch: warning: ...`
+    on whatever sys.stderr is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for line in self.format(record).splitlines() or [""]:
+            print(f"{PROG}: {record.levelname.lower()}: {line}", file=sys.stderr)
+
+
+def log_to_stderr() -> None:
+    logger = logging.getLogger(PROG)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler(logging.WARNING))
+        logger.setLevel(logging.INFO)
 
 
 def parse_time(text: str, tz: tzinfo, option: str, alternative: str = "") -> datetime:

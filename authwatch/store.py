@@ -89,7 +89,40 @@ MIGRATIONS: list[str] = [
         n          INTEGER NOT NULL
     );
     """,
+    # 3: delivery: when each delivery was queued and sent, the state of each
+    # target (backoff, failure streak, rate-limit window), and health marks.
+    # Deliveries gain the state `held` (over the rate limit, waiting for the
+    # digest); `failed` means set aside after repeated failures (still retried).
+    # authwatch's own notices (heartbeat, a failing target, a silent source)
+    # are alerts whose event has kind "notice".
+    """
+    ALTER TABLE deliveries ADD COLUMN queued REAL;     -- when it became due; dead_after counts from here
+    ALTER TABLE deliveries ADD COLUMN sent REAL;
+    UPDATE deliveries SET queued = updated;
+    CREATE TABLE targets (
+        name          TEXT PRIMARY KEY,
+        failures      INTEGER NOT NULL DEFAULT 0,   -- failed attempts in a row
+        retry_at      REAL NOT NULL DEFAULT 0,      -- backoff: no attempt before this
+        failing_since REAL,                         -- first failure of the current streak
+        last_error    TEXT,
+        last_success  REAL,
+        window_start  REAL NOT NULL DEFAULT 0,      -- rate limit: the current minute
+        window_sent   INTEGER NOT NULL DEFAULT 0,
+        told_failing  REAL                          -- when the other targets were told
+    );
+    CREATE TABLE health (
+        key   TEXT PRIMARY KEY,                     -- heartbeat, silent:<source>
+        value REAL NOT NULL
+    );
+    -- a target's queue in order (rowid follows alerts.seq) without sorting
+    CREATE INDEX deliveries_queue ON deliveries(target, state);
+    """,
 ]
+
+# Delivery states. `held`: over the rate limit, waiting for the digest;
+# `failed`: set aside after repeated failures, retried on its own schedule.
+UNDELIVERED = ("pending", "held", "failed")
+_UNDELIVERED_SQL = "('pending', 'held', 'failed')"
 
 
 class StoreError(Exception):
@@ -138,6 +171,50 @@ class TrustRow(NamedTuple):
     added: float
 
 
+class Outgoing(NamedTuple):
+    """One alert to one target, as the outbox holds it."""
+
+    alert_id: str
+    target: str
+    seq: int  # queue order
+    created: float
+    severity: str
+    rule: str | None
+    reasons: list[str]
+    event: dict
+    state: str
+    attempts: int
+    next_attempt: float
+    last_error: str | None
+    queued: float
+
+
+class TargetState(NamedTuple):
+    """What delivery remembers about one target across restarts."""
+
+    name: str
+    failures: int = 0
+    retry_at: float = 0.0
+    failing_since: float | None = None
+    last_error: str | None = None
+    last_success: float | None = None
+    window_start: float = 0.0
+    window_sent: int = 0
+    told_failing: float | None = None
+
+
+# `seq` is the delivery's rowid: deliveries are inserted in queue order, so it
+# orders like alerts.seq, and the index deliveries_queue yields it unsorted.
+_OUTGOING = (
+    "SELECT d.alert_id, d.target, d.rowid, a.created, a.severity, a.rule, a.reasons, a.event, d.state, d.attempts, "
+    "d.next_attempt, d.last_error, d.queued FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+)
+
+
+def _outgoing(row: tuple) -> Outgoing:
+    return Outgoing(*row[:6], json.loads(row[6]), json.loads(row[7]), *row[8:])
+
+
 class Store:
     def __init__(self, path: str, durable: bool = True):
         """`durable=False` (a scratch store that dies with the run) skips the
@@ -184,6 +261,8 @@ class Store:
             except sqlite3.Error:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
+                if self.version > number:
+                    continue  # another connection (a delivery thread) applied it meanwhile
                 raise
 
     def _transaction(self):
@@ -222,8 +301,8 @@ class Store:
                     if cur.rowcount:
                         added += 1
                         self.db.executemany(
-                            "INSERT INTO deliveries (alert_id, target, updated) VALUES (?, ?, ?)",
-                            [(alert.id, target, now) for target in alert.targets],
+                            "INSERT INTO deliveries (alert_id, target, updated, queued) VALUES (?, ?, ?, ?)",
+                            [(alert.id, target, now, now) for target in alert.targets],
                         )
                 for c in changes:
                     self._save_history(c)
@@ -325,6 +404,167 @@ class Store:
 
     def alert_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM alerts").fetchone()[0]
+
+    def positions_updated(self) -> list[tuple[str, float]]:
+        """(source, when it last advanced) for every source read so far."""
+        return self.db.execute("SELECT source, updated FROM positions ORDER BY source").fetchall()
+
+    # -- delivery (authwatch.deliver) ----------------------------------------
+
+    def relax_durability(self) -> None:
+        """For a connection whose commits may be lost on power failure at no
+        cost but a resend (delivery marks): no fsync per commit."""
+        self.db.execute("PRAGMA synchronous=NORMAL")
+
+    def next_pending(self, target: str, after_seq: int = 0) -> Outgoing | None:
+        """The oldest alert still to go to `target` (after `after_seq`)."""
+        row = self.db.execute(
+            _OUTGOING + "WHERE d.target = ? AND d.state = 'pending' AND d.rowid > ? ORDER BY d.rowid LIMIT 1",
+            (target, after_seq),
+        ).fetchone()
+        return _outgoing(row) if row else None
+
+    def due_set_aside(self, target: str, now: float, limit: int = 20) -> list[Outgoing]:
+        rows = self.db.execute(
+            _OUTGOING + "WHERE d.target = ? AND d.state = 'failed' AND d.next_attempt <= ? ORDER BY d.rowid LIMIT ?",
+            (target, now, limit),
+        ).fetchall()
+        return [_outgoing(r) for r in rows]
+
+    def next_set_aside_at(self, target: str) -> float | None:
+        return self.db.execute(
+            "SELECT min(next_attempt) FROM deliveries WHERE target = ? AND state = 'failed'", (target,)
+        ).fetchone()[0]
+
+    def held(self, target: str) -> list[Outgoing]:
+        rows = self.db.execute(_OUTGOING + "WHERE d.target = ? AND d.state = 'held' ORDER BY d.rowid", (target,))
+        return [_outgoing(r) for r in rows.fetchall()]
+
+    def hold(self, target: str, alert_id: str, now: float) -> None:
+        self._write("UPDATE deliveries SET state = 'held', updated = ? WHERE target = ? AND alert_id = ?",
+                    (now, target, alert_id))
+
+    def record_attempt(self, state: TargetState, alert_ids: Iterable[str], now: float, outcome: str,
+                       error: str | None = None, next_attempt: float = 0.0) -> None:
+        """One attempt to deliver `alert_ids` to `state.name` ended in
+        `outcome` (sent, pending, failed); saves the target's state with it."""
+        ids = list(alert_ids)
+        try:
+            with self._transaction():
+                self.db.executemany(
+                    "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, next_attempt = ?, "
+                    "updated = ?, sent = CASE WHEN ? = 'sent' THEN ? END WHERE target = ? AND alert_id = ?",
+                    [(outcome, error, next_attempt, now, outcome, now, state.name, i) for i in ids],
+                )
+                self._save_target(state)
+        except sqlite3.Error as e:
+            raise StoreError(f"state store {self.path}: {e}") from None
+
+    def expire(self, target: str, cutoff: float, now: float) -> int:
+        """Mark dead what is still undelivered to `target` since before `cutoff`."""
+        return self._write(
+            "UPDATE deliveries SET state = 'dead', updated = ? WHERE target = ? AND state IN "
+            f"{_UNDELIVERED_SQL} AND queued < ?",
+            (now, target, cutoff),
+        )
+
+    def abandon_unknown_targets(self, known: Iterable[str], now: float) -> int:
+        """Mark dead what still waits for a target that is no longer configured."""
+        known = tuple(known)
+        return self._write(
+            f"UPDATE deliveries SET state = 'dead', updated = ?, last_error = 'the target is no longer configured' "
+            f"WHERE state IN {_UNDELIVERED_SQL} AND target NOT IN ({', '.join('?' * len(known))})",
+            (now, *known),
+        )
+
+    def target_state(self, name: str) -> TargetState:
+        row = self.db.execute(f"SELECT {', '.join(TargetState._fields)} FROM targets WHERE name = ?",
+                              (name,)).fetchone()
+        return TargetState(*row) if row else TargetState(name)
+
+    def save_target_state(self, state: TargetState) -> None:
+        try:
+            with self._transaction():
+                self._save_target(state)
+        except sqlite3.Error as e:
+            raise StoreError(f"state store {self.path}: {e}") from None
+
+    def _save_target(self, state: TargetState) -> None:
+        fields = TargetState._fields
+        self.db.execute(
+            f"INSERT OR REPLACE INTO targets ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})", state
+        )
+
+    def target_states(self) -> list[TargetState]:
+        rows = self.db.execute(f"SELECT {', '.join(TargetState._fields)} FROM targets ORDER BY name")
+        return [TargetState(*r) for r in rows.fetchall()]
+
+    def outbox(self, states: Iterable[str] = (*UNDELIVERED, "dead"), limit: int = 1000) -> list[Outgoing]:
+        states = tuple(states)
+        rows = self.db.execute(
+            _OUTGOING + f"WHERE d.state IN ({', '.join('?' * len(states))}) ORDER BY a.seq, d.target LIMIT ?",
+            (*states, limit),
+        )
+        return [_outgoing(r) for r in rows.fetchall()]
+
+    def outbox_counts(self) -> dict[str, dict[str, int]]:
+        """target -> state -> number of deliveries."""
+        counts: dict[str, dict[str, int]] = {}
+        for target, state, n in self.db.execute("SELECT target, state, count(*) FROM deliveries GROUP BY 1, 2"):
+            counts.setdefault(target, {})[state] = n
+        return counts
+
+    def sent_since(self, since: float) -> int:
+        return self.db.execute("SELECT count(*) FROM deliveries WHERE sent >= ?", (since,)).fetchone()[0]
+
+    def undelivered(self) -> int:
+        return self.db.execute(f"SELECT count(*) FROM deliveries WHERE state IN {_UNDELIVERED_SQL}").fetchone()[0]
+
+    def alert_ids(self, prefix: str) -> list[str]:
+        """The ids of queued alerts that start with `prefix` (hex digits)."""
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+            return []
+        rows = self.db.execute("SELECT id FROM alerts WHERE substr(id, 1, ?) = ? LIMIT 10", (len(prefix), prefix))
+        return [r[0] for r in rows.fetchall()]
+
+    def retry(self, alert_id: str, now: float, target: str | None = None) -> list[str]:
+        """Queue the failed or dead deliveries of `alert_id` again (only to
+        `target` if given), with the target tried at once; returns the targets."""
+        where = "alert_id = ? AND state IN ('failed', 'dead')" + (" AND target = ?" if target else "")
+        args = (alert_id, target) if target else (alert_id,)
+        try:
+            with self._transaction():
+                targets = [r[0] for r in self.db.execute(f"SELECT target FROM deliveries WHERE {where}", args)]
+                self.db.execute(f"UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt = 0, "
+                                f"last_error = NULL, queued = ?, updated = ? WHERE {where}", (now, now, *args))
+                self.db.executemany("UPDATE targets SET retry_at = 0 WHERE name = ?", [(t,) for t in targets])
+        except sqlite3.Error as e:
+            raise StoreError(f"state store {self.path}: {e}") from None
+        return targets
+
+    def prune(self, before: float) -> int:
+        """Forget alerts queued before `before` that nothing waits for any more."""
+        return self._write(
+            f"DELETE FROM alerts WHERE created < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
+            f"d.alert_id = alerts.id AND d.state IN {_UNDELIVERED_SQL})",
+            (before,),
+        )
+
+    def health_mark(self, key: str) -> float | None:
+        row = self.db.execute("SELECT value FROM health WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_health_mark(self, key: str, value: float | None) -> None:
+        if value is None:
+            self._write("DELETE FROM health WHERE key = ?", (key,))
+        else:
+            self._write("INSERT OR REPLACE INTO health (key, value) VALUES (?, ?)", (key, value))
+
+    def _write(self, sql: str, args: tuple) -> int:
+        try:
+            return self.db.execute(sql, args).rowcount
+        except sqlite3.Error as e:
+            raise StoreError(f"state store {self.path}: {e}") from None
 
 
 class _Transaction:

@@ -11,6 +11,9 @@ replaced by the environment variable NAME (an error if it is unset; `$$` is a
 literal `$`); inside a URL the value is percent-encoded, so a password with
 `@` or `/` cannot break the URL. Values of target URLs, which hold secrets, are
 never repeated in messages.
+
+Durations are written `30s`, `10m`, `2h`, `3d` (or a plain number of
+seconds); `off` (or `false`) turns an optional check off.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +36,52 @@ ROOT_CONFIG = "/etc/authwatch/config.yaml"
 _ENV = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# DB-IP Lite, free under CC BY 4.0, no account needed; {edition} is city or
+# asn, {month} the release (YYYY-MM).
+DEFAULT_GEOIP_URL = "https://download.db-ip.com/free/dbip-{edition}-lite-{month}.mmdb.gz"
+SCOPES = ("host", "fleet")
+
+
+@dataclass(frozen=True)
+class GeoSettings:
+    enabled: bool = True
+    city: str | None = None  # a City or Country .mmdb; None: searched
+    asn: str | None = None  # an ASN .mmdb; None: searched
+    directory: str | None = None  # where `geoip update` writes; None: "geoip" beside the state database
+    update_url: str = DEFAULT_GEOIP_URL
+    max_age: timedelta = timedelta(days=45)
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    scope: str = "host"  # host: per host and user; fleet: per user across the hosts of a central log (and travel)
+    expire: timedelta = timedelta(days=180)
+    learning_logins: int = 5  # a user is learned once both this many logins...
+    learning_period: timedelta = timedelta(days=7)  # ...and this much time since the first have passed
+    failure_window: timedelta = timedelta(hours=1)
+    key_names: bool = True  # read authorized_keys for the key's comment
+    max_kmh: float = 1000.0  # impossible travel above this speed
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """The `delivery:` section: how the outbox is delivered (see authwatch.deliver)."""
+
+    rate_limit: int = 20  # messages a minute per target; 0: no limit (critical alerts always pass)
+    timeout: float = 10.0  # seconds, per request (connect, and each read)
+    retry_first: float = 10.0  # first wait after a failure; it doubles (with jitter) up to retry_max
+    retry_max: float = 900.0
+    set_aside_after: int = 3  # tries before an alert that keeps failing stops holding back the next ones
+    dead_after: float = 3 * 86400  # an alert undelivered for this long is marked dead
+    keep: float = 30 * 86400  # delivered and dead alerts are forgotten after this long
+    sendmail: str = "/usr/sbin/sendmail"  # program for sendmail:// targets (the URL's ?bin= wins)
+    reverse_dns: bool = False  # look up the name of the client address (per alert, cached, unverified)
+    reverse_dns_timeout: float = 1.0
+    heartbeat: str | None = None  # "HH:MM": a daily "still watching" message at that local time
+    target_failing_after: float | None = 3600.0  # tell the other targets when one has failed this long
+    source_silent_after: float | None = None  # tell the targets when a source has been silent this long
 
 
 @dataclass(frozen=True)
@@ -44,8 +93,16 @@ class Settings:
     tz: tzinfo | None = None
     correlate_ms: int = DEFAULT_CORRELATE_MS
     poll_interval: float = DEFAULT_POLL_INTERVAL  # seconds between safety polls of followed files
-    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> {"url": ..., ...}
+    # name -> {"url": ..., "where": "file:line:col", and optionally "rate_limit", "timeout"}
+    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    geoip: GeoSettings = GeoSettings()
+    history: HistorySettings = HistorySettings()
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
     warnings: tuple[str, ...] = ()
+
+    @property
+    def geoip_directory(self) -> str:
+        return self.geoip.directory or os.path.join(os.path.dirname(os.path.abspath(self.state)), "geoip")
 
 
 def default_state_path() -> str:
@@ -120,6 +177,9 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None) -> Set
         correlate_ms=values.get("correlate_ms", DEFAULT_CORRELATE_MS),
         poll_interval=values.get("poll_interval", DEFAULT_POLL_INTERVAL),
         targets=values.get("targets", {}),
+        geoip=values.get("geoip", GeoSettings()),
+        history=_history_settings(values.get("history", {}), values.get("travel", {})),
+        delivery=values.get("delivery", DeliverySettings()),
         warnings=tuple(check.warnings),
     )
 
@@ -188,6 +248,19 @@ def _dotted(path: tuple) -> str:
     return out
 
 
+def parse_duration(value: Any, bare_seconds: bool = False) -> timedelta | None:
+    """`250ms`, `90s`, `30m`, `1.5h`, `7d`, `2w` as a timedelta; None if it is
+    not one. A bare number is taken as seconds only with `bare_seconds` (for
+    settings named in seconds, such as timeouts): elsewhere `7` could as well
+    mean days, and is refused."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value) if bare_seconds else None
+    m = _DURATION.match(value) if isinstance(value, str) else None
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)]) if m else None
+
+
 def _type_name(value: Any) -> str:
     return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
             dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
@@ -241,6 +314,9 @@ def _poll_interval(check: _Checker, path: tuple, value: Any) -> Any:
     return float(value)
 
 
+_TARGET_KEYS = ("url", "rate_limit", "timeout")
+
+
 def _targets(check: _Checker, path: tuple, value: Any) -> Any:
     if not isinstance(value, dict):
         return check.error(path, "expected a mapping of target names to Apprise URLs")
@@ -262,8 +338,198 @@ def _targets(check: _Checker, path: tuple, value: Any) -> Any:
             check.error(url_path if "url" in spec else where,
                         "expected an Apprise URL such as mailtos://user:pass@host or slack://T/B/C")
             continue
-        out[name] = dict(spec)
+        target: dict[str, Any] = {"url": url, "where": check.doc.where(url_path)}
+        for key, setting in spec.items():
+            if key == "rate_limit":
+                target[key] = _rate_limit(check, where + (key,), setting)
+            elif key == "timeout":
+                target[key] = _seconds(check, where + (key,), setting, low=0.1, high=300)
+            elif key != "url":
+                check.unknown(where + (key,), key, _TARGET_KEYS)
+        if _INVALID not in target.values():
+            out[name] = target
     return out
+
+
+def _duration(check: _Checker, path: tuple, value: Any, least: timedelta, most: timedelta, off: bool = False,
+              bare_seconds: bool = False) -> Any:
+    d = parse_duration(value, bare_seconds)
+    if d is None or not least <= d <= most:
+        return check.error(path, f"expected a duration from {_say_duration(least)} to {_say_duration(most)} "
+                                 f"such as 30s, 10m, 12h, 7d or 26w{', or off' if off else ''}, got {value!r}")
+    return d
+
+
+def _say_duration(d: timedelta) -> str:
+    seconds = d.total_seconds()
+    if not seconds:
+        return "0s"
+    for unit in ("w", "d", "h", "m", "s"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{seconds / _UNITS[unit]:g}{unit}"
+    return f"{seconds * 1000:g}ms"
+
+
+def _number(check: _Checker, path: tuple, value: Any, least: int, most: int, whole: bool = False) -> Any:
+    kinds = int if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not least <= value <= most:
+        what = "a whole number" if whole else "a number"
+        return check.error(path, f"expected {what} from {least:,} to {most:,}, got {value!r}")
+    return value
+
+
+def _boolean(check: _Checker, path: tuple, value: Any) -> Any:
+    if not isinstance(value, bool):
+        return check.error(path, f"expected true or false, got {value!r}")
+    return value
+
+
+def _mapping(check: _Checker, path: tuple, value: Any, keys: Mapping[str, Callable[[tuple, Any], Any]],
+             what: str) -> dict[str, Any] | object:
+    """Check a mapping whose keys each have a validator; unknown keys warn."""
+    if not isinstance(value, dict):
+        return check.error(path, f"expected a mapping of {what}, got {_type_name(value)}")
+    out = {}
+    for key, item in value.items():
+        validate = keys.get(key)
+        if validate is None:
+            check.unknown(path + (key,), key, keys)
+            continue
+        parsed = validate(path + (key,), item)
+        if parsed is not _INVALID:
+            out[key] = parsed
+    return out
+
+
+def _absolute(check: _Checker, path: tuple, value: Any, what: str) -> Any:
+    if not isinstance(value, str) or not os.path.isabs(os.path.expanduser(value)):
+        return check.error(path, f"expected the absolute path of {what}, got {value!r}")
+    return os.path.expanduser(value)
+
+
+def _update_url(check: _Checker, path: tuple, value: Any) -> Any:
+    if not isinstance(value, str) or not re.match(r"^https?://", value) or "{edition}" not in value:
+        return check.error(path, "expected an http(s) URL with {edition} (city or asn) and optionally {month} "
+                                 f"(YYYY-MM), such as {DEFAULT_GEOIP_URL}")
+    try:
+        value.format(edition="city", month="2026-01")
+    except (KeyError, IndexError, ValueError):
+        return check.error(path, "only {edition} and {month} may appear in braces")
+    return value
+
+
+def _geoip(check: _Checker, path: tuple, value: Any) -> Any:
+    if value is False:
+        return GeoSettings(enabled=False)
+    parsed = _mapping(check, path, value, {
+        "city": lambda p, v: _absolute(check, p, v, "a City or Country .mmdb file"),
+        "asn": lambda p, v: _absolute(check, p, v, "an ASN .mmdb file"),
+        "directory": lambda p, v: _absolute(check, p, v, "a directory"),
+        "update_url": lambda p, v: _update_url(check, p, v),
+        "max_age": lambda p, v: _duration(check, p, v, timedelta(days=1), timedelta(days=3650)),
+        "enabled": lambda p, v: _boolean(check, p, v),
+    }, "GeoIP settings (city, asn, directory, update_url, max_age, enabled), or false")
+    return parsed if parsed is _INVALID else GeoSettings(**parsed)  # type: ignore[arg-type]
+
+
+def _learning(check: _Checker, path: tuple, value: Any) -> Any:
+    return _mapping(check, path, value, {
+        "logins": lambda p, v: _number(check, p, v, 0, 100_000, whole=True),
+        "period": lambda p, v: _duration(check, p, v, timedelta(0), timedelta(days=3650)),
+    }, "logins: N and period: DURATION")
+
+
+def _scope(check: _Checker, path: tuple, value: Any) -> Any:
+    if value not in SCOPES:
+        return check.error(path, f"expected host (history per host and user) or fleet (per user across "
+                                 f"the hosts of a central log), got {value!r}")
+    return value
+
+
+def _history(check: _Checker, path: tuple, value: Any) -> Any:
+    return _mapping(check, path, value, {
+        "scope": lambda p, v: _scope(check, p, v),
+        "expire": lambda p, v: _duration(check, p, v, timedelta(days=1), timedelta(days=3650)),
+        "learning": lambda p, v: _learning(check, p, v),
+        "failure_window": lambda p, v: _duration(check, p, v, timedelta(minutes=1), timedelta(days=7)),
+        "key_names": lambda p, v: _boolean(check, p, v),
+    }, "history settings (scope, expire, learning, failure_window, key_names)")
+
+
+def _travel(check: _Checker, path: tuple, value: Any) -> Any:
+    return _mapping(check, path, value, {
+        "max_kmh": lambda p, v: _number(check, p, v, 1, 1_000_000),
+    }, "travel settings (max_kmh)")
+
+
+def _history_settings(history: Mapping[str, Any], travel: Mapping[str, Any]) -> HistorySettings:
+    learning = history.get("learning", {})
+    d = HistorySettings()
+    return HistorySettings(
+        scope=history.get("scope", d.scope),
+        expire=history.get("expire", d.expire),
+        learning_logins=int(learning.get("logins", d.learning_logins)),
+        learning_period=learning.get("period", d.learning_period),
+        failure_window=history.get("failure_window", d.failure_window),
+        key_names=history.get("key_names", d.key_names),
+        max_kmh=float(travel.get("max_kmh", d.max_kmh)),
+    )
+
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _seconds(check: _Checker, path: tuple, value: Any, low: float, high: float, off: bool = False) -> Any:
+    """A duration as float seconds (see _duration); `off`: false or "off" mean None."""
+    if off and (value is False or value == "off"):
+        return None
+    d = _duration(check, path, value, timedelta(seconds=low), timedelta(seconds=high), off, bare_seconds=True)
+    return d if d is _INVALID else d.total_seconds()
+
+
+def _rate_limit(check: _Checker, path: tuple, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+        return check.error(path, f"expected messages a minute from 0 (no limit) to 10000, got {value!r}")
+    return value
+
+
+def _delivery(check: _Checker, path: tuple, value: Any) -> Any:
+    if not isinstance(value, dict):
+        return check.error(path, "expected a mapping of delivery settings")
+    day = 86400.0
+    fields: dict[str, Callable[[tuple, Any], Any]] = {
+        "rate_limit": lambda p, v: _rate_limit(check, p, v),
+        "timeout": lambda p, v: _seconds(check, p, v, low=0.1, high=300),
+        "retry_first": lambda p, v: _seconds(check, p, v, low=0.01, high=day),
+        "retry_max": lambda p, v: _seconds(check, p, v, low=0.01, high=7 * day),
+        "set_aside_after": lambda p, v: v if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 100
+        else check.error(p, f"expected a number of tries from 1 to 100, got {v!r}"),
+        "dead_after": lambda p, v: _seconds(check, p, v, low=60, high=365 * day),
+        "keep": lambda p, v: _seconds(check, p, v, low=60, high=3650 * day),
+        "sendmail": lambda p, v: v if isinstance(v, str) and os.path.isabs(v)
+        else check.error(p, f"expected the absolute path of a sendmail program, got {v!r}"),
+        "reverse_dns": lambda p, v: v if isinstance(v, bool)
+        else check.error(p, f"expected true or false, got {v!r}"),
+        "reverse_dns_timeout": lambda p, v: _seconds(check, p, v, low=0.05, high=30),
+        "heartbeat": lambda p, v: None if v is False or v == "off" else (
+            v if isinstance(v, str) and _CLOCK.match(v)
+            else check.error(p, f"expected a daily time HH:MM such as 08:30, or off, got {v!r}")),
+        "target_failing_after": lambda p, v: _seconds(check, p, v, low=60, high=30 * day, off=True),
+        "source_silent_after": lambda p, v: _seconds(check, p, v, low=60, high=365 * day, off=True),
+    }
+    values = {}
+    for key, setting in value.items():
+        parse_field = fields.get(key)
+        if parse_field is None:
+            check.unknown(path + (key,), key, fields)
+            continue
+        values[key] = parse_field(path + (key,), setting)
+    if _INVALID in values.values():
+        return _INVALID
+    settings = DeliverySettings(**values)
+    if settings.retry_max < settings.retry_first:
+        return check.error(path + ("retry_max",), "must not be shorter than retry_first")
+    return settings
 
 
 SECTIONS: dict[str, Callable[[_Checker, tuple, Any], Any]] = {
@@ -273,4 +539,8 @@ SECTIONS: dict[str, Callable[[_Checker, tuple, Any], Any]] = {
     "correlate_ms": _correlate_ms,
     "poll_interval": _poll_interval,
     "targets": _targets,
+    "geoip": _geoip,
+    "history": _history,
+    "travel": _travel,
+    "delivery": _delivery,
 }

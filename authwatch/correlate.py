@@ -14,8 +14,9 @@ LogLevel VERBOSE). The correlator
 
 Events leave in the order they came in: an event behind a held login waits
 with it. The hold applies to a host only once that host has logged a session
-line (at sshd's default LogLevel INFO there are none, so nothing waits), unless
-`hold_always` is set, as replay does: it holds in log time, which costs nothing.
+line (at sshd's default LogLevel INFO there are none, so nothing waits), or to
+every host once `hold_all()` was called: replay calls it when it sees session
+lines ahead in its input, so even a file's first login gets its session type.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from authwatch import event as ev
 from authwatch.event import Event
 
 _MEMORY = 4096  # pending partial/key lines kept per kind before the oldest go
-# Kinds the correlator must see even when nothing is waiting.
-_HELD_KINDS = frozenset((ev.LOGIN, ev.SESSION, ev.PARTIAL, ev.KEY_FOUND, ev.DISCONNECT))
+# Kinds the correlator joins; any other goes straight through when nothing waits.
+_JOINED_KINDS = frozenset((ev.LOGIN, ev.SESSION, ev.PARTIAL, ev.KEY_FOUND))
 
 
 class _Held:
@@ -42,9 +43,9 @@ class _Held:
 
 
 class Correlator:
-    def __init__(self, hold: timedelta, hold_always: bool = False):
+    def __init__(self, hold: timedelta):
         self.hold = hold
-        self.hold_always = hold_always
+        self.hold_always = False
         self._queue: deque[_Held] = deque()
         self._by_conn: dict[tuple, _Held] = {}  # (host, ip, port) -> held login
         self._by_user_ip: dict[tuple, _Held] = {}  # (host, user, ip) -> held login
@@ -52,14 +53,22 @@ class Correlator:
         self._keys: OrderedDict[tuple, str] = OrderedDict()  # (host, pid, fingerprint) -> location
         self._session_hosts: set[str | None] = set()
 
+    def hold_all(self) -> None:
+        """Hold logins of every host, not only of hosts already seen logging
+        session lines."""
+        self.hold_always = True
+
     def feed_all(self, events: list[Event], now: datetime | None) -> list[Event]:
         """Take events in order; return those now ready, in input order.
         `now` None means each event's own time (replay: log time)."""
         out: list[Event] = []
         queue = self._queue
         feed = self.feed
+        partials = self._partials
         for e in events:
-            if not queue and e.kind not in _HELD_KINDS:
+            if not queue and e.kind not in _JOINED_KINDS:
+                if partials and e.kind == ev.DISCONNECT:
+                    partials.pop((e.host, e.pid), None)
                 out.append(e)  # nothing to join and nothing waiting: straight through
             else:
                 out.extend(feed(e, e.time if now is None else now))

@@ -39,6 +39,51 @@ class Cert(NamedTuple):
     ca_key: str
 
 
+class Geo(NamedTuple):
+    """Where an address is, from local GeoIP databases (enrich/geoip.py)."""
+
+    scope: str  # public, private, loopback, link-local, cgnat, reserved
+    country_code: str | None = None  # ISO 3166-1 alpha-2
+    country: str | None = None
+    city: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    accuracy_km: int | None = None  # the database's accuracy radius, when it gives one
+    asn: int | None = None
+    as_org: str | None = None
+    attribution: str | None = None  # the credit the database's licence asks for (DB-IP: CC BY 4.0)
+
+
+class Spot(NamedTuple):
+    """One end of a journey between two logins."""
+
+    ip: str
+    place: str  # "Paris, France"
+    time: datetime
+    lat: float
+    lon: float
+
+
+class Travel(NamedTuple):
+    """Two consecutive logins of one user too far apart for the time between them."""
+
+    start: Spot  # "from" in JSON
+    end: Spot  # "to" in JSON
+    km: int  # distance minus both accuracy radii
+    kmh: int  # that distance over the time between the logins
+class Forged(NamedTuple):
+    """Who really wrote a line that claims to be sshd's (journal fields the
+    sender cannot set), and what the line claimed."""
+
+    uid: int | None  # _UID
+    pid: int | None  # _PID
+    comm: str | None  # _COMM
+    exe: str | None  # _EXE
+    claimed_ident: str | None  # SYSLOG_IDENTIFIER
+    claimed_pid: int | None  # SYSLOG_PID
+    claimed_kind: str  # what the line would have been: login, failure, ...
+
+
 class Event(NamedTuple):
     kind: str
     time: datetime  # aware; sub-second precision and the logged offset are kept
@@ -60,6 +105,14 @@ class Event(NamedTuple):
     ident: str | None = None  # sshd, sshd-session, internal-sftp, sftp-server
     pid: int | None = None
     source: str | None = None  # "path:line" for files
+    forged: Forged | None = None  # for kind "forged": the real sender
+    # Enrichment (logins only; see authwatch/enrich/). Parsers leave the defaults.
+    geo: Geo | None = None
+    novelty: tuple[str, ...] = ()  # first_login, learning, new_ip, new_network, new_asn, new_country, new_key
+    impossible_travel: bool = False
+    travel: Travel | None = None
+    after_failures: int = 0  # failed attempts from this IP or for this user in the window before
+    key_name: str | None = None  # the key's comment in authorized_keys
 
 
 def event_id(event: Event) -> str:
@@ -87,7 +140,18 @@ def to_json(event: Event) -> dict[str, Any]:
     d["time"] = event.time.isoformat()
     d["methods"] = list(event.methods)
     d["cert"] = event.cert._asdict() if event.cert else None
+    d["forged"] = event.forged._asdict() if event.forged else None
+    d["geo"] = event.geo._asdict() if event.geo else None
+    d["novelty"] = list(event.novelty)
+    d["travel"] = _travel_json(event.travel) if event.travel else None
     return d
+
+
+def _travel_json(t: Travel) -> dict[str, Any]:
+    def spot(s: Spot) -> dict[str, Any]:
+        return {"ip": s.ip, "place": s.place, "time": s.time.isoformat(), "lat": s.lat, "lon": s.lon}
+
+    return {"from": spot(t.start), "to": spot(t.end), "km": t.km, "kmh": t.kmh}
 
 
 def utc(dt: datetime) -> datetime:

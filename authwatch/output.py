@@ -13,6 +13,7 @@ from datetime import timezone
 from typing import Any
 
 from authwatch import event as ev
+from authwatch.enrich import describe
 from authwatch.event import Event, to_json
 from authwatch.rules import Decision
 
@@ -46,6 +47,7 @@ _TITLES = {
     ev.DISCONNECT: "DISCONNECT",
     ev.PARTIAL: "PARTIAL",
     ev.KEY_FOUND: "KEY",
+    ev.FORGED: "FORGED",
 }
 
 
@@ -56,6 +58,11 @@ def block(event: Event, decision: Decision | None) -> str:
     if event.ip:
         head += f"  from {event.ip}" + (f" port {event.port}" if event.port is not None else "")
     rows = [("time", _time(event))]
+    if event.forged:
+        f = event.forged
+        rows.append(("claims", f"{f.claimed_kind} by {printable(f.claimed_ident or '?')}[{f.claimed_pid}]"))
+        rows.append(("written", f"uid {f.uid} pid {f.pid} comm {printable(f.comm or '-')} exe {printable(f.exe or '-')}"))
+    rows += _geo_rows(event)
     if event.methods or event.method:
         method = " + ".join(event.methods) if len(event.methods) > 1 else (event.method or "")
         if event.key:
@@ -64,18 +71,51 @@ def block(event: Event, decision: Decision | None) -> str:
     if event.cert:
         c = event.cert
         rows.append(("cert", f"ID {printable(c.id)} serial {c.serial}, CA {c.ca_key_type} {c.ca_key}"))
+    if event.key_name:
+        rows.append(("key name", printable(event.key_name)))
     if event.key_location:
         rows.append(("key file", printable(event.key_location)))
     if event.session:
         rows.append(("session", event.session + (f" on {printable(event.tty)}" if event.tty else "")))
     if event.detail:
         rows.append(("detail", printable(event.detail)))
+    if event.kind == ev.LOGIN:
+        rows += _history_rows(event)
     if decision is not None and decision.action == "alert":
         why = "; ".join(decision.reasons) or "-"
         rows.append(("why", f"{printable(why)}  [{decision.severity}" + (f", rule: {printable(decision.rule)}]" if decision.rule else "]")))
     if event.source:
         rows.append(("source", printable(event.source, 400)))
     return head + "\n" + "".join(f"    {k:<9} {v}\n" for k, v in rows)
+
+
+def _geo_rows(event: Event) -> list[tuple[str, str]]:
+    geo = event.geo
+    rows = []
+    where = describe.where(geo)
+    if where:
+        if geo is not None and geo.lat is not None and geo.accuracy_km:
+            where += f"  (within {geo.accuracy_km:,} km)"
+        rows.append(("place", printable(where)))
+    network = describe.network(geo)
+    if network:
+        rows.append(("network", printable(network)))
+    return rows
+
+
+def _history_rows(event: Event) -> list[tuple[str, str]]:
+    rows = [("novelty", describe.novelty(event))]
+    if event.after_failures:
+        n = event.after_failures
+        rows.append(("failures", f"{n:,} failed attempt{'s' if n != 1 else ''} before it "
+                                 "(from this address or for this user)"))
+    t = event.travel
+    if event.impossible_travel and t is not None:
+        hours = abs((t.end.time - t.start.time).total_seconds()) / 3600
+        rows.append(("travel", printable(
+            f"IMPOSSIBLE: {t.km:,} km from {t.start.place or '?'} ({t.start.ip}, "
+            f"{t.start.time.isoformat(sep=' ', timespec='seconds')}) in {hours:.1f} h = {t.kmh:,} km/h")))
+    return rows
 
 
 def _time(event: Event) -> str:

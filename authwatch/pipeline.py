@@ -2,15 +2,25 @@
 queue. Replay and the follower both drive it, so what `replay` shows is what
 the service does.
 
+Enrichers are plain callables `Event -> Event`, applied in order to every
+event that leaves the correlator (failures included). One that also has
+`enrich_all(list[Event]) -> list[Event]` is given each batch whole instead:
+half a million calls a second cost more than the enrichment of most events. One that keeps state
+in the store (history) also has `changes(final) -> HistoryChanges | None` and
+`saved(changes)`: what it changed is written in the same transaction as the
+alerts and the positions, then acknowledged; a failed write keeps it for the
+next one.
+
 Positions are acknowledged end to end. A source hands in each batch of
 events with the position it reached after them; that position is written
 (in the same transaction as the batch's alerts) only once every event of the
 batch, and of every batch before it, has left the correlator. A login held
 for its session line therefore keeps the saved position before its batch: a
 crash during the hold re-reads it, and the stable alert id makes the re-read
-harmless. Positions of batches that raised no alert are written lazily (at
-most every `position_interval` seconds, and on `flush()`): re-reading a few
-lines without alerts after a crash costs nothing, an fsync per line does.
+harmless (history, too, counts a sighting only once). Positions of batches
+that raised no alert are written lazily (at most every `position_interval`
+seconds, and on `flush()`): re-reading a few lines without alerts after a
+crash costs nothing, an fsync per line does.
 
 If the store cannot be written (disk full, database locked), the alerts and
 positions stay here, StoreError is raised, and every later call writes them
@@ -29,7 +39,7 @@ from typing import NamedTuple
 from authwatch.alert import Alert
 from authwatch.correlate import Correlator
 from authwatch.event import Event, event_id
-from authwatch.rules import Decision, decide
+from authwatch.rules import DECIDED_KINDS, IGNORE, Decision, decide
 from authwatch.store import Position, Store
 
 Enricher = Callable[[Event], Event]
@@ -50,20 +60,22 @@ class Pipeline:
         *,
         targets: Sequence[str] = (),
         hold: timedelta = timedelta(0),
-        hold_always: bool = False,
         enrichers: Sequence[Enricher] = (),
         log_time: bool = False,
         report_all: bool = True,
+        queue: bool = True,
         position_interval: float = 5.0,
     ):
         """`log_time`: holds are measured in the events' own time (replay),
         not the wall clock (follow). `report_all`: return every event that
-        left the pipeline, not only those that alerted."""
+        left the pipeline, not only those that alerted. `queue`: put alerts in
+        the outbox (False: `learn`, which only fills history)."""
         self.store = store
         self.report_all = report_all
+        self.queue = queue
         self.targets = tuple(targets)
-        self.correlator = Correlator(hold, hold_always)
-        self.enrichers = tuple(enrichers)
+        self.correlator = Correlator(hold)
+        self._set_enrichers(enrichers)
         self.log_time = log_time
         self.position_interval = position_interval
         self.queued = 0  # alerts that were new to the outbox, in total
@@ -74,11 +86,18 @@ class Pipeline:
         self._alerts: list[Alert] = []  # decided, not yet written
         self._written_at = time.monotonic()
 
-    def reconfigure(self, *, targets: Sequence[str], hold: timedelta) -> None:
+    def reconfigure(self, *, targets: Sequence[str], hold: timedelta, enrichers: Sequence[Enricher]) -> None:
         """New settings (SIGHUP), keeping what is in flight and what the
-        correlator has learnt."""
+        correlator has learnt. Flush first: the old enrichers' state goes."""
         self.targets = tuple(targets)
         self.correlator.hold = hold
+        self._set_enrichers(enrichers)
+
+    def _set_enrichers(self, enrichers: Sequence[Enricher]) -> None:
+        self.enrichers = tuple(enrichers)
+        self._batch = [e.enrich_all for e in self.enrichers if hasattr(e, "enrich_all")]
+        self._each = tuple(e for e in self.enrichers if not hasattr(e, "enrich_all"))
+        self._stateful = [e for e in self.enrichers if hasattr(e, "changes")]
 
     def feed(self, events: Iterable[Event], now: datetime | None = None, position: Position | None = None) -> list[Result]:
         """Run parsed events through and queue their alerts. `position`: where
@@ -100,38 +119,43 @@ class Pipeline:
         return self._finish(self.correlator.flush(now))
 
     def drain(self) -> list[Result]:
-        """End of input: let everything out, and write every position."""
-        results = self._finish(self.correlator.drain())
-        self.flush()
-        return results
+        """End of input: let everything out, and write every position and
+        all enricher state."""
+        return self._finish(self.correlator.drain(), final=True)
 
     def next_deadline(self) -> datetime | None:
         """When the oldest held login must go out at the latest."""
         return self.correlator.next_deadline()
 
     def flush(self) -> None:
-        """Write what is waiting (alerts and acknowledged positions) now."""
-        if self._alerts or self._positions:
-            self._write()
+        """Write what is waiting (alerts, acknowledged positions, enricher
+        state) now."""
+        self._write(self._changes(False))
 
     @property
     def unwritten(self) -> bool:
         """Alerts are waiting for the store (a write failed)."""
         return bool(self._alerts)
 
-    def _finish(self, events: list[Event]) -> list[Result]:
+    def _finish(self, events: list[Event], final: bool = False) -> list[Result]:
         self._released += len(events)
         batches = self._batches
         while batches and batches[0][0] <= self._released:
             position = batches.popleft()[1]
             self._positions[position.source] = position
         results = []
-        alerts = self._alerts
-        enrichers = self.enrichers
+        alerts = []
+        for enrich_all in self._batch:
+            events = enrich_all(events)
+        enrichers = self._each
         report_all = self.report_all
         for e in events:
             for enrich in enrichers:
                 e = enrich(e)
+            if e.kind not in DECIDED_KINDS:
+                if report_all:
+                    results.append(Result(e, IGNORE, None))
+                continue
             decision = decide(e)
             if decision.action == "alert":
                 alert = Alert(event_id(e), e, decision.severity, decision.rule, list(decision.reasons), self.targets)
@@ -139,12 +163,27 @@ class Pipeline:
                 results.append(Result(e, decision, alert))
             elif report_all:
                 results.append(Result(e, decision, None))
-        if alerts or (self._positions and time.monotonic() - self._written_at >= self.position_interval):
-            self._write()
+        if self.queue:
+            self._alerts.extend(alerts)
+        changes = self._changes(final)  # called for every batch: enrichers count here
+        if (
+            self._alerts
+            or changes
+            or final
+            or (self._positions and time.monotonic() - self._written_at >= self.position_interval)
+        ):
+            self._write(changes)
         return results
 
-    def _write(self) -> None:
-        self.queued += self.store.enqueue(self._alerts, list(self._positions.values()))
+    def _changes(self, final: bool) -> list[tuple]:
+        return [(e, c) for e in self._stateful if (c := e.changes(final)) is not None]
+
+    def _write(self, changes: list[tuple]) -> None:
+        if not (self._alerts or self._positions or changes):
+            return
+        self.queued += self.store.enqueue(self._alerts, list(self._positions.values()), [c for _, c in changes])
+        for enricher, c in changes:
+            enricher.saved(c)
         self._alerts = []
         self._positions = {}
         self._written_at = time.monotonic()

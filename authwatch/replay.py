@@ -1,9 +1,13 @@
-"""Replay: the whole pipeline over log files, in log time.
+"""Replay: the whole pipeline over log files (syslog text or journal JSON
+exports), in log time.
 
 Classic timestamps carry no year and no zone: each file is read with a "now"
 (by default its modification time; the wall clock for stdin) and in the
 configured zone, so a replay gives the same result on any day. Logins are held
-for their session line in log time, which costs nothing here.
+for their session line in log time, which costs nothing here, from the moment
+the input shows session lines (sshd at LogLevel VERBOSE, or an SFTP server that
+logs): a cheap look at each block before parsing it, so that the first login
+of a file waits for its session line too.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 
+from authwatch.parse.journal import JournalParser, looks_like_journal
 from authwatch.parse.syslog import Parser, Stats
 from authwatch.pipeline import Pipeline, Result
 from authwatch.sources.lines import InputError, check_readable, open_log, text_blocks
@@ -20,6 +25,10 @@ from authwatch.sources.lines import InputError, check_readable, open_log, text_b
 # timestamps have whole seconds, and a busy host may log the session line a
 # little later, so this is generous; it delays nothing in a replay.
 REPLAY_HOLD = timedelta(seconds=5)
+
+
+def _has_session_lines(text: str) -> bool:
+    return "Starting session: " in text or "session opened for local user " in text
 
 
 def display_name(path: str) -> str:
@@ -33,27 +42,38 @@ def file_now(path: str, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc).astimezone(tz)
 
 
+FORMATS = ("auto", "syslog", "journal-json")
+
+
 def replay(
     paths: Sequence[str],
     pipeline: Pipeline,
     tz: tzinfo,
     on_results: Callable[[list[Result]], None],
     now: datetime | None = None,
+    fmt: str = "auto",
 ) -> tuple[Stats, list[str]]:
     """Run `paths` through `pipeline`; returns the parse statistics and the
-    one-line errors of files that could not be read to the end."""
+    one-line errors of files that could not be read to the end. `fmt`:
+    syslog text, `journalctl -o json` lines, or auto (each file by its first
+    line)."""
     for path in paths:
         check_readable(path)
     stats = Stats()
     errors = []
     for path in paths:
         name = display_name(path)
-        parser = Parser(now or file_now(path, tz), tz, source=name)
+        parser: Parser | JournalParser | None = None
         lineno = 1
         try:
             stream = open_log(path)
             try:
                 for text in text_blocks(stream, name):
+                    if parser is None:
+                        journal = fmt == "journal-json" or (fmt == "auto" and looks_like_journal(text[:4096]))
+                        parser = JournalParser(tz, name) if journal else Parser(now or file_now(path, tz), tz, name)
+                    if not pipeline.correlator.hold_always and _has_session_lines(text):
+                        pipeline.correlator.hold_all()
                     events = parser.parse_block(text, lineno)
                     lineno += text.count("\n") + 1
                     if events:
@@ -63,6 +83,7 @@ def replay(
                     stream.close()
         except InputError as e:
             errors.append(str(e))
-        stats.add(parser.stats)
+        if parser is not None:
+            stats.add(parser.stats)
     on_results(pipeline.drain())
     return stats, errors

@@ -7,10 +7,13 @@ and positions to the store together. Between cycles `run` sleeps until
 inotify (watchdog) reports a change to a followed file, a held login is due,
 a signal arrives, or the safety poll (`poll_interval`) is up: no busy loop.
 
-Components that work from the outbox (delivery, issue 3) are attached with
-`attach()` and follow the service's life: `start()` when `run` begins,
-`wake()` whenever new alerts were queued, `stop(timeout)` at the end, and
-`run_once(deadline)` once at the end of a `scan`.
+Components that work from the outbox (delivery) are attached with
+`attach()` and follow `run`'s life: `start()` when it begins, `wake()`
+whenever new alerts were queued, `stop(timeout)` at the end. (`scan` only
+reads; its caller delivers once afterwards, still holding the lock.)
+
+Events are enriched (GeoIP, history) as in replay: the same Enricher, whose
+history changes are written with the alerts and positions.
 
 Failures to write the store (disk full, database locked) pause reading: the
 pipeline keeps what it could not write, the error is logged once, and the
@@ -27,6 +30,7 @@ from typing import Protocol
 
 from authwatch import config
 from authwatch.config import Settings
+from authwatch.enrich.enricher import Enricher, missing_geoip
 from authwatch.errors import UserError
 from authwatch.notice import Notice
 from authwatch.output import summary
@@ -42,7 +46,6 @@ log = logging.getLogger("authwatch")
 
 RETRY_MAX = 30.0  # seconds between attempts to write a failing store, at most
 STOP_TIMEOUT = 10.0  # seconds an attached component gets to stop
-SCAN_DELIVERY = 45.0  # seconds a scan gives attached components (cron runs every minute)
 
 
 class Component(Protocol):
@@ -53,8 +56,6 @@ class Component(Protocol):
     def wake(self) -> None: ...
 
     def stop(self, timeout: float) -> None: ...
-
-    def run_once(self, deadline: float) -> object: ...
 
 
 class Busy(UserError):
@@ -74,6 +75,7 @@ class Service:
         self.sources: dict[str, Source] = {}
         self.store: Store | None = None
         self.pipeline: Pipeline | None = None
+        self.enricher: Enricher | None = None
         self.components: list[Component] = []
         self._lock = StateLock(settings.state)
         self._waker = Waker()
@@ -182,8 +184,7 @@ class Service:
             self._waker.wait(self.settings.correlate_ms / 1000)
             self._cycle()
         self._log_results(self.pipeline.drain())
-        for component in self.components:
-            component.run_once(time.monotonic() + SCAN_DELIVERY)
+        self._say_enricher_warnings()
         return self.pipeline.queued - queued
 
     # -- a cycle -----------------------------------------------------------------------
@@ -227,6 +228,7 @@ class Service:
             return
         self._retry_pause = 0.0
         self._store_notice.clear("state store: writing works again; reading goes on")
+        self._say_enricher_warnings()
         if self.pipeline.queued != before:
             for component in self.components:
                 component.wake()
@@ -296,12 +298,21 @@ class Service:
 
     def _make_pipeline(self) -> Pipeline:
         assert self.store is not None
+        self.enricher = Enricher(self.settings, self.store)
+        missing = missing_geoip(self.settings)
+        if missing:  # said once by the service; cron would mail it every minute: `authwatch check` says it too
+            log.log(logging.INFO if self.scanning else logging.WARNING, "%s", missing)
         hold = timedelta(milliseconds=self.settings.correlate_ms)
         if self.scanning:
             # cron: logins wait for their session line in log time, as in replay
             return Pipeline(self.store, targets=tuple(self.settings.targets), hold=REPLAY_HOLD if hold else hold,
-                            hold_always=True, log_time=True, report_all=False)
-        return Pipeline(self.store, targets=tuple(self.settings.targets), hold=hold, report_all=False)
+                            enrichers=[self.enricher], log_time=True, report_all=False)
+        return Pipeline(self.store, targets=tuple(self.settings.targets), hold=hold, enrichers=[self.enricher],
+                        report_all=False)
+
+    def _say_enricher_warnings(self) -> None:
+        for warning in self.enricher.take_warnings():
+            log.warning("%s", warning)
 
     def _reload_config(self) -> None:
         self._reload = False
@@ -318,9 +329,17 @@ class Service:
         if new.state != old.state:
             log.warning("state: a new state database is used from the next start; still using %s", old.state)
             new = replace(new, state=old.state)
+        assert self.pipeline is not None and self.store is not None
+        try:
+            self.pipeline.flush()  # what the old enricher learnt
+        except StoreError as e:
+            log.error("configuration not reloaded: %s", e)
+            self._reload = True  # again once the store can be written
+            return
         self.settings = new
-        assert self.pipeline is not None
-        self.pipeline.reconfigure(targets=tuple(new.targets), hold=timedelta(milliseconds=new.correlate_ms))
+        self.enricher = Enricher(new, self.store)
+        self.pipeline.reconfigure(targets=tuple(new.targets), hold=timedelta(milliseconds=new.correlate_ms),
+                                  enrichers=[self.enricher])
         for source in self.sources.values():
             source.retune(new.tz or timezone.utc)
         self._refresh_sources(starting=True)

@@ -30,7 +30,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
-from authwatch.sources.rotated import rotated_name
+from authwatch.sources.rotated import rotated_of
 
 
 class Waker:
@@ -66,7 +66,7 @@ class DirWatcher(FileSystemEventHandler):
     def __init__(self, waker: Waker):
         self.waker = waker
         self.changed = False  # a file appeared, moved or went: sources may have to be resolved again
-        self._names: dict[str, frozenset[str]] = {}  # directory -> names of followed files in it
+        self._paths: frozenset[str] = frozenset()  # the followed files (as named and as resolved)
         self._watches: dict[str, ObservedWatch] = {}
         self._observer = Observer()
         self._observer.daemon = True
@@ -74,11 +74,7 @@ class DirWatcher(FileSystemEventHandler):
 
     def watch(self, dirs: Iterable[str], files: Iterable[str]) -> None:
         """Watch exactly `dirs` (those that exist), caring about `files`."""
-        names: dict[str, set[str]] = {}
-        for path in files:
-            for p in {os.path.abspath(path), os.path.realpath(path)}:
-                names.setdefault(os.path.dirname(p), set()).add(os.path.basename(p))
-        self._names = {d: frozenset(n) for d, n in names.items()}
+        self._paths = frozenset(p for path in files for p in (os.path.abspath(path), os.path.realpath(path)))
         wanted = {os.path.realpath(d) for d in dirs if os.path.isdir(d)}
         for d in set(self._watches) - wanted:
             self._observer.unschedule(self._watches.pop(d))
@@ -102,5 +98,4 @@ class DirWatcher(FileSystemEventHandler):
         self.waker.wake()
 
     def _followed(self, path: str) -> bool:
-        directory, name = os.path.split(path)
-        return any(name == n or rotated_name(name, n) for n in self._names.get(directory, ()))
+        return path in self._paths or rotated_of(path) in self._paths

@@ -62,3 +62,10 @@ def _no_user_config(tmp_path, monkeypatch):
     if os.geteuid() == 0:
         # root's search path is /etc/authwatch: point tests at an explicit empty place instead
         monkeypatch.setattr("authwatch.config.ROOT_CONFIG", str(tmp_path / "etc-authwatch" / "config.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _no_system_geoip(tmp_path, monkeypatch):
+    """Tests never find GeoIP databases installed on the machine, nor root's state."""
+    monkeypatch.setattr("authwatch.enrich.geoip.SYSTEM_DIRS", [str(tmp_path / "system-geoip")])
+    monkeypatch.setattr("authwatch.config.default_state_path", lambda: str(tmp_path / "default-state" / "authwatch" / "state.db"))

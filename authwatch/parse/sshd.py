@@ -111,6 +111,27 @@ NOISE_PREFIXES = (
     "Exiting on signal ",
     "syslogin_perform_logout: ",
     "Attempt to write login records ",
+    # older OpenSSH, RHEL, DNS checks, tcp-wrappers, GSSAPI, debug levels
+    "input_userauth_request: ",
+    "reverse mapping checking ",
+    "Address ",
+    "Nasty PTR record ",
+    "refused connect from ",
+    "warning: ",
+    "Authorized to ",
+    "Authentication tried for ",
+    "Authentication refused: ",
+    "Timeout, client not responding ",
+    "Read error from remote host ",
+    "packet_write_wait: ",
+    "ssh_dispatch_run_fatal: ",
+    "rexec line ",
+    "Missing privilege separation directory",
+    "Unable to load host key",
+    "Could not load host key",
+    "debug1: ",
+    "debug2: ",
+    "debug3: ",
 )
 # sftp-server / internal-sftp log one line per file operation at INFO.
 SFTP_NOISE_PREFIXES = (
@@ -180,6 +201,8 @@ def handler_for(msg: str, ident: str) -> Handler | str:
 
 
 def _failed(msg, ident, pid, host, time, source):
+    if msg.startswith("Failed to "):  # "Failed to release session: ...", "Failed to set ..."
+        return NOISE
     return _auth(msg, 7, FAILURE, ident, pid, host, time, source)
 
 
@@ -202,28 +225,28 @@ def _auth(msg: str, at: int, kind: str, ident, pid, host, time, source) -> Event
         if m is None:
             return UNKNOWN
         method, inv, user, account, ip, port, info = m.groups()
-        return auth_event(kind, (method, inv, user, account, ip, port, None, None, None, None, None, None, info),
-                          ident, pid, host, time, source)
+        g = (method, inv, user, account, ip, port, None, None, None, None, None, None, info)
+        return auth_event(g, 0, kind, ident, pid, host, time, source)
     m = _AUTH.match(msg, at)
-    return UNKNOWN if m is None else auth_event(kind, m.groups(), ident, pid, host, time, source)
+    return UNKNOWN if m is None else auth_event(m.groups(), 0, kind, ident, pid, host, time, source)
 
 
 def _invalid(msg, ident, pid, host, time, source):
     if not msg.startswith(" user ", 7):  # "Invalid user " / "Illegal user "
         return UNKNOWN
     m = _INVALID.match(msg, 13)
-    return UNKNOWN if m is None else invalid_event(m.groups(), ident, pid, host, time, source)
+    return UNKNOWN if m is None else invalid_event(m.groups(), 0, None, ident, pid, host, time, source)
 
 
 def _disconnected(msg, ident, pid, host, time, source):
     m = _DISCONNECTED.match(msg, 13)
-    return UNKNOWN if m is None else ended_event(m.groups(), ident, pid, host, time, source)
+    return UNKNOWN if m is None else ended_event(m.groups(), 0, None, ident, pid, host, time, source)
 
 
 def _connection(msg, ident, pid, host, time, source):
     if msg.startswith("closed by ", 11) or msg.startswith("reset by ", 11):
         m = _CLOSED.match(msg, 11)
-        return UNKNOWN if m is None else ended_event(m.groups(), ident, pid, host, time, source)
+        return UNKNOWN if m is None else ended_event(m.groups(), 0, None, ident, pid, host, time, source)
     return NOISE if msg.startswith("from ", 11) else UNKNOWN
 
 
@@ -271,56 +294,68 @@ _BY_WORD = {
 }
 
 # -- builders: the groups of a match to an event --------------------------------
-# Events are built with every field positional (fast: one is built per line):
+# The builders of the lines a brute-forced host logs most build the tuple
+# directly (a third of the cost of calling Event(...)), with these fields,
+# in order, followed by the defaults of any fields appended later (_TAIL):
 # kind, time, host, user, ip, port, method, methods, key, key_type, cert,
-# key_location, session, tty, detail, invalid_user, preauth, ident, pid, source
+# key_location, session, tty, detail, invalid_user, preauth, ident, pid, source.
+_new = tuple.__new__
+_ORDER = ("kind", "time", "host", "user", "ip", "port", "method", "methods", "key", "key_type", "cert",
+          "key_location", "session", "tty", "detail", "invalid_user", "preauth", "ident", "pid", "source")
+if Event._fields[: len(_ORDER)] != _ORDER:  # new Event fields go at the end
+    raise ImportError("authwatch.event.Event fields changed order; update authwatch.parse.sshd")
+_TAIL = tuple(Event._field_defaults[f] for f in Event._fields[len(_ORDER) :])
 
 
-def auth_event(kind: str, g: tuple, ident, pid, host, time, source) -> Event | str:
-    """From the 13 groups of _AUTH: Accepted / Failed / Partial."""
-    method, inv, user, account, ip, port, ktype, fp, cid, serial, catype, cafp, info = g
-    ip = _addr(ip)
-    if ip is None:
-        return UNKNOWN
+def auth_event(g: tuple, at: int, kind: str, ident, pid, host, time, source) -> Event | str:
+    """From the 13 groups of _AUTH starting at g[at]: Accepted / Failed / Partial."""
+    method, inv, user, account, ip, port, ktype, fp, cid, serial, catype, cafp, info = g[at : at + 13]
+    if ":" in ip:
+        ip = canonical_ip(ip)
+        if ip is None:
+            return UNKNOWN
     cert = Cert(cid, int(serial), catype, cafp) if cid is not None else None
-    return Event(
+    return _new(Event, (
         kind, time, host, account if inv is None else user, ip, int(port), method, (method,),
         None if fp == "(null)" else fp, ktype, cert,
         None, None, None, info, inv is not None, kind != LOGIN, ident, pid, source,
-    )
+    ) + _TAIL)
 
 
-def invalid_event(g: tuple, ident, pid, host, time, source) -> Event | str:
-    """From the 3 groups of _INVALID."""
-    user, ip, port = g
-    ip = _addr(ip)
-    if ip is None:
-        return UNKNOWN
-    return Event(
+def invalid_event(g: tuple, at: int, kind: None, ident, pid, host, time, source) -> Event | str:
+    """From the 3 groups of _INVALID starting at g[at]."""
+    user, ip, port = g[at : at + 3]
+    if ":" in ip:
+        ip = canonical_ip(ip)
+        if ip is None:
+            return UNKNOWN
+    return _new(Event, (
         INVALID_USER, time, host, user, ip, int(port) if port else None, None, (), None, None, None,
         None, None, None, None, True, True, ident, pid, source,
-    )
+    ) + _TAIL)
 
 
-def ended_event(g: tuple, ident, pid, host, time, source) -> Event | str:
-    """From the 5 groups of _DISCONNECTED / _CLOSED: a logout after
-    authentication, or the end of an attempt that never authenticated."""
-    state, user, ip, port, pre = g
-    ip = _addr(ip)
-    if ip is None:
-        return UNKNOWN
-    port = int(port) if port else None
-    if state == "user":
-        return Event(
-            LOGOUT, time, host, user, ip, port, None, (), None, None, None,
-            None, None, None, None, False, False, ident, pid, source,
-        )
+def ended_event(g: tuple, at: int, kind: None, ident, pid, host, time, source) -> Event | str:
+    """From the 5 groups of _DISCONNECTED / _CLOSED starting at g[at]: a
+    logout after authentication, or the end of an attempt that never
+    authenticated."""
+    state, user, ip, port, pre = g[at : at + 5]
     if state is None and pre is None:
         return NOISE  # post-auth "Connection closed by <ip> port <n>": the logout line follows
-    return Event(
+    if ":" in ip:
+        ip = canonical_ip(ip)
+        if ip is None:
+            return UNKNOWN
+    port = int(port) if port else None
+    if state == "user":
+        return _new(Event, (
+            LOGOUT, time, host, user, ip, port, None, (), None, None, None,
+            None, None, None, None, False, False, ident, pid, source,
+        ) + _TAIL)
+    return _new(Event, (
         DISCONNECT, time, host, user, ip, port, None, (), None, None, None,
         None, None, None, None, state == "invalid user" or state == "invalid", True, ident, pid, source,
-    )
+    ) + _TAIL)
 
 
 def session_event(g: tuple, ident, pid, host, time, source) -> Event | str:
@@ -361,19 +396,16 @@ def _is_sftp_command(command: str) -> bool:
     return program == "internal-sftp" or program.endswith("/sftp-server")
 
 
-def _failure_event(g, ident, pid, host, time, source):
-    return auth_event(FAILURE, g, ident, pid, host, time, source)
-
-
 # The messages that fill the log of a host under brute force, for the syslog
 # parser's fast path: it matches line prefix and message in one regex built
 # from these same patterns, so both paths give the same result.
-# (literal start, pattern matched after it, builder of the groups)
+# (literal start, pattern matched after it, builder of its groups, the kind
+# when the groups do not tell it)
 HOT_SHAPES = (
-    ("Failed ", _AUTH.pattern, _failure_event),
-    ("Invalid user ", _INVALID.pattern, invalid_event),
-    ("Disconnected ", _DISCONNECTED.pattern, ended_event),
-    ("Connection ", _CLOSED.pattern, ended_event),
+    ("Failed ", _AUTH.pattern, auth_event, FAILURE),
+    ("Invalid user ", _INVALID.pattern, invalid_event, None),
+    ("Disconnected ", _DISCONNECTED.pattern, ended_event, None),
+    ("Connection ", _CLOSED.pattern, ended_event, None),
 )
 # Noise those hosts log most, every one also a NOISE_PREFIXES entry (or, for
 # PAM, not a session line), so the fast path agrees with handler_for.

@@ -18,6 +18,7 @@ from datetime import datetime, tzinfo
 
 from authwatch.event import Event
 from authwatch.parse import timestamps
+from authwatch.sources.lines import MAX_LINE
 from authwatch.parse.sshd import HOT_NOISE, HOT_SHAPES, NOISE, UNKNOWN, handler_for
 
 MALFORMED = "malformed"  # not a syslog line at all
@@ -31,24 +32,24 @@ _RFC5424 = re.compile(r"(\S+) (\S+) (\S+) (\S+) \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\]
 
 def _fast_path(prefix: str) -> tuple[re.Pattern, dict[int, tuple]]:
     """One regex for a line prefix (4 groups: time, host, ident, pid) followed
-    by any of sshd's HOT_SHAPES or HOT_NOISE, and for each shape the number of
-    its wrapping group with its builder and the slice of groups it owns."""
+    by any of sshd's HOT_SHAPES or HOT_NOISE, and, by the number of the group
+    wrapping each shape, its builder, where its groups start and its kind
+    (None for the noise)."""
     alternatives, specs, group = [], {}, 5
-    for literal, pattern, builder in HOT_SHAPES:
+    for literal, pattern, builder, kind in HOT_SHAPES:
         body = re.sub(r"\(\?P<\w+>", "(", pattern)
-        count = re.compile(body).groups
         alternatives.append(f"({re.escape(literal)}{body})")
-        specs[group] = (builder, group, group + count)  # g[group:group+count] are its groups
-        group += count + 1
+        specs[group] = (builder, group, kind)  # its groups start at g[group]
+        group += re.compile(body).groups + 1
     alternatives.append(f"((?:{'|'.join(HOT_NOISE)}))")
     specs[group] = None
     return re.compile(prefix + "(?:" + "|".join(alternatives) + ")", re.ASCII), specs
 
 
-_FAST_ISO, _FAST_ISO_SPECS = _fast_path(
+_FAST_ISO, _FAST_SPECS = _fast_path(
     rf"({_ISO_TS.pattern}) (\S+) (sshd|sshd-session)\[([0-9]{{1,10}})\]: "
 )
-_FAST_CLASSIC, _FAST_CLASSIC_SPECS = _fast_path(
+_FAST_CLASSIC, _ = _fast_path(  # same groups after the prefix, so the same specs
     r"((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-3][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}) (\S+) "
     r"(sshd|sshd-session)\[([0-9]{1,10})\]: "
 )
@@ -90,23 +91,74 @@ class Parser:
         self._classic_cache: dict[str, datetime] = {}
         self._iso_last = ("", now)
 
-    def parse(self, line: str, lineno: int | None = None) -> Event | str:
-        """One line (without its newline) to an Event, or one of NOISE,
-        UNKNOWN, OTHER, MALFORMED. Does not count."""
-        return self._parse(line, lineno)
+    def parse(self, line: str, lineno: int = 1) -> Event | str:
+        """One line (without its newline) to an Event, or to what it was:
+        NOISE, UNKNOWN, OTHER or MALFORMED. Not counted in `self.stats`."""
+        counted, self.stats = self.stats, Stats()
+        try:
+            events = self.parse_block(line, lineno)
+            if events:
+                return events[0]
+            s = self.stats
+            return NOISE if s.noise else OTHER if s.other else UNKNOWN if s.unknown else MALFORMED
+        finally:
+            self.stats = counted
 
     def parse_block(self, text: str, first_lineno: int) -> list[Event]:
         """Parse a block of lines joined by newlines, counting outcomes in
-        `self.stats`."""
+        `self.stats`.
+
+        Most lines take the fast path: one regex (see _fast_path) for the
+        prefix and the message shapes a brute-forced host logs most, handled
+        inline here because this loop runs once per line. Everything else
+        goes through _general."""
         stats = self.stats
         source = self.source
-        parse = self._parse
+        general = self._general
+        tz = self.tz
+        classic_cache = self._classic_cache
+        fast_iso, fast_classic, specs = _FAST_ISO.match, _FAST_CLASSIC.match, _FAST_SPECS
+        fromiso = datetime.fromisoformat
+        last_ts, last_time = self._iso_last
         out = []
         append = out.append
         lineno = first_lineno
         lines = text.split("\n")
+        if max(map(len, lines)) > MAX_LINE:
+            lines = [line if len(line) <= MAX_LINE else "" for line in lines]  # "" is malformed
+        noise = 0
         for line in lines:
-            r = parse(line, lineno)
+            m = fast_iso(line)
+            iso = m is not None
+            if not iso:
+                m = fast_classic(line)
+            if m is not None:
+                spec = specs[m.lastindex]  # type: ignore[index]
+                if spec is None:
+                    noise += 1
+                    lineno += 1
+                    continue
+                g = m.groups()
+                ts = g[0]
+                if not iso:
+                    time = classic_cache.get(ts) or self._classic_time(ts)
+                elif ts == last_ts:
+                    time = last_time
+                else:
+                    try:
+                        time = fromiso(ts)
+                        if time.tzinfo is None:
+                            time = time.replace(tzinfo=tz)
+                    except ValueError:
+                        time = _rfc3339_or_none(ts, tz)
+                    last_ts, last_time = ts, time
+                if time is None:
+                    r = MALFORMED
+                else:
+                    build, at, kind = spec
+                    r = build(g, at, kind, g[2], int(g[3]), g[1], time, f"{source}:{lineno}")
+            else:
+                r = general(line, lineno)
             if r.__class__ is Event:
                 append(r)
             elif r is NOISE:
@@ -120,32 +172,17 @@ class Parser:
             else:
                 stats.malformed += 1
             lineno += 1
+        self._iso_last = (last_ts, last_time)
         stats.lines += len(lines)
         stats.events += len(out)
+        stats.noise += noise
         return out
 
-    def _parse(self, line: str, lineno: int | None) -> Event | str:
-        # Hand-written splitting: several times faster than one regex per line,
-        # and exactly as strict (every token is checked below).
+    def _general(self, line: str, lineno: int) -> Event | str:
+        """Lines the fast path does not know: split by hand (several times
+        faster than one regex per line, and as strict: every token is checked)."""
         c = line[:1]
         if "0" <= c <= "9":  # RFC 3339
-            m = _FAST_ISO.match(line)
-            if m is not None:
-                spec = _FAST_ISO_SPECS[m.lastindex]  # type: ignore[index]
-                if spec is None:
-                    return NOISE
-                g = m.groups()
-                ts = g[0]
-                last_ts, time = self._iso_last
-                if ts != last_ts:
-                    try:
-                        time = timestamps.rfc3339(ts, self.tz)
-                    except ValueError:
-                        return MALFORMED
-                    self._iso_last = (ts, time)
-                builder, first, last = spec
-                source = self.source if lineno is None else f"{self.source}:{lineno}"
-                return builder(g[first:last], g[2], int(g[3]), g[1], time, source)
             parts = line.split(" ", 3)
             if len(parts) != 4:
                 return self._not_sshd(line)
@@ -184,20 +221,8 @@ class Parser:
                 if host == "-":
                     host = None
             else:  # a classic line with its priority kept
-                return self._parse(line[close + 1 :], lineno)
+                return self._general(line[close + 1 :], lineno)
         else:  # classic
-            m = _FAST_CLASSIC.match(line)
-            if m is not None:
-                spec = _FAST_CLASSIC_SPECS[m.lastindex]  # type: ignore[index]
-                if spec is None:
-                    return NOISE
-                g = m.groups()
-                time = self._classic_cache.get(g[0]) or self._classic_time(g[0])  # type: ignore[assignment]
-                if time is None:
-                    return MALFORMED
-                builder, first, last = spec
-                source = self.source if lineno is None else f"{self.source}:{lineno}"
-                return builder(g[first:last], g[2], int(g[3]), g[1], time, source)
             stamp = line[:15]
             time = self._classic_cache.get(stamp)  # type: ignore[assignment]
             if time is None:
@@ -216,8 +241,7 @@ class Parser:
             handler = handler_for(msg, ident)
             if handler.__class__ is str:
                 return handler  # type: ignore[return-value]
-        source = self.source if lineno is None else f"{self.source}:{lineno}"
-        return handler(msg, ident, int(pid), host, time, source)  # type: ignore[operator]
+        return handler(msg, ident, int(pid), host, time, f"{self.source}:{lineno}")  # type: ignore[operator]
 
     def _classic_time(self, stamp: str) -> datetime | None:
         """`Nov 22 15:04:05` (already known to have that shape) read in the
@@ -235,6 +259,13 @@ class Parser:
     @staticmethod
     def _not_sshd(line: str) -> str:
         return OTHER if _ANY_LINE.match(line) else MALFORMED
+
+
+def _rfc3339_or_none(ts: str, tz: tzinfo) -> datetime | None:
+    try:
+        return timestamps.rfc3339(ts, tz)
+    except ValueError:
+        return None
 
 
 def _tag(tag: str) -> tuple[str | None, str]:

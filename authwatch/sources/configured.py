@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from authwatch.sources.rotated import rotated_name
+from authwatch.sources.rotated import rotated_of
 
 AUTO = ("/var/log/auth.log", "/var/log/secure")
 _GLOB_CHARS = frozenset("*?[")
@@ -73,10 +73,5 @@ def watched_dirs(entries: Sequence[str]) -> set[str]:
 
 
 def _rotated_or_compressed(path: str) -> bool:
-    if path.endswith(_COMPRESSED):
-        return True
-    directory, name = os.path.split(path)
-    for i, c in enumerate(name):
-        if c in ".-" and i and rotated_name(name, name[:i]) and os.path.exists(os.path.join(directory, name[:i])):
-            return True
-    return False
+    base = rotated_of(path)
+    return path.endswith(_COMPRESSED) or (base is not None and os.path.exists(base))

@@ -2,11 +2,11 @@
 
 Files are read in large blocks of complete lines that are decoded in one go
 and handed to the parser whole, which is what lets replay keep up with
-hundreds of thousands of lines a second. Lines are decoded as
-UTF-8 with undecodable bytes replaced, never raising. A line longer than
-`MAX_LINE` bytes (sshd never writes one: it truncates at 500) is yielded as an
-empty string, which the parser counts as malformed, and it is skipped without
-being held in memory, so memory stays flat whatever the input.
+hundreds of thousands of lines a second. Lines are decoded as UTF-8 with
+undecodable bytes replaced, never raising. A line longer than a block is not
+held in memory: it is skipped and yielded as an empty line, which the parser
+counts as malformed (as it does any line over MAX_LINE), so memory stays flat
+whatever the input.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 BLOCK = 1 << 20
-MAX_LINE = 64 * 1024
+MAX_LINE = 64 * 1024  # longer lines are malformed (sshd truncates its messages at 500 bytes)
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -102,9 +102,5 @@ def decode(data: bytes) -> str:
     if "\x00" in text or "\r" in text:
         # Runs of NUL bytes where a crash left a hole in a log file; CRLF files.
         text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\\r")
-    if len(text) > MAX_LINE:
-        lines = text.split("\n")
-        if max(map(len, lines)) > MAX_LINE:
-            text = "\n".join(line if len(line) <= MAX_LINE else "" for line in lines)
     return text
 

@@ -1,42 +1,69 @@
-"""Finding the rotated siblings of a log: `auth.log.1`, `auth.log.2.gz`,
-`auth.log-20261122`, `auth.log-20261122.gz`.
+"""Rotated log sets in the order they were written.
 
-They are opened when listed, so a rotation that renames them while they are
-being looked at changes nothing: what was opened stays what is read. They are
-ordered oldest first: by their number when every one has one (logrotate's
-default scheme, `.1` the newest), else by modification time (logrotate keeps
-it when it compresses or copies). Two siblings with the same content (a file
-and its compressed copy, while logrotate compresses) count once, the plain
-one first.
+logrotate names the files of a set `auth.log.1`, `auth.log.2.gz`, ... (the
+highest number the oldest) or, with `dateext`, `secure-20261108` (the
+earliest date the oldest); the live file has no suffix.
+
+* `authwatch learn /var/log/auth.log*` gets `auth.log auth.log.1 auth.log.2.gz
+  ...` from the shell: newest first, then oldest last. History must be read
+  oldest first, so `oldest_first` puts each set (files that share a base
+  name) in order, then the live file. Sets keep the order in which they were
+  named.
+* The follower looks for the rotated siblings of the file it follows
+  (`siblings`): to finish a file that was rotated while authwatch was
+  stopped, or several times between two looks. They are opened when listed,
+  so a rotation that renames them meanwhile changes nothing: what was opened
+  stays what is read. Two siblings with the same content (a file and its
+  compressed copy, while logrotate compresses) count once, the plain one.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 from authwatch.sources.logfile import LogFile
 
-# what may follow the log's name: ".1", ".2.gz", "-20261122", "-2026-11-22.gz", ".20261122-1730"
-_SUFFIX = re.compile(r"[.-](?P<stamp>[0-9][0-9._-]*?)(?P<gz>\.gz)?")
-_NUMBER = re.compile(r"\.([0-9]{1,4})(?:\.gz)?")  # logrotate's numbering (not a date)
+_NUMBERED = re.compile(r"^(?P<base>.+?)\.(?P<n>\d+)(?:\.gz)?$")
+_DATED = re.compile(r"^(?P<base>.+?)-(?P<date>\d{8}(?:\d{2})?)(?:\.gz)?$")
 
 
-def rotated_name(name: str, base: str) -> bool:
-    """Whether file name `name` is a rotated sibling of `base`."""
-    return name.startswith(base) and len(name) > len(base) and bool(_SUFFIX.fullmatch(name, len(base)))
+def _place(path: str) -> tuple[str, tuple[int, int]]:
+    """(base name, position within its set: older first)."""
+    m = _NUMBERED.match(path)
+    if m:
+        return m.group("base"), (0, -int(m.group("n")))
+    m = _DATED.match(path)
+    if m:
+        return m.group("base"), (0, int(m.group("date")))
+    return path[:-3] if path.endswith(".gz") else path, (1, 0)
+
+
+def oldest_first(paths: Sequence[str]) -> list[str]:
+    sets: dict[str, list[tuple[tuple[int, int], int, str]]] = {}
+    for i, path in enumerate(paths):
+        base, rank = _place(path)
+        sets.setdefault(base, []).append((rank, i, path))
+    return [path for members in sets.values() for _, _, path in sorted(members)]
+
+
+def rotated_of(path: str) -> str | None:
+    """The live file `path` is a rotated sibling of, None if it is none."""
+    base, (live, _) = _place(path)
+    return None if live else base
 
 
 def siblings(path: str, exclude: tuple[int, int] | None = None) -> list[LogFile]:
     """The rotated siblings of `path` that can be opened, oldest first, each
     open at offset 0. `exclude`: the (device, inode) of the live file."""
     real = os.path.realpath(path)
-    directory, base = os.path.split(real)
+    directory = os.path.dirname(real)
     try:
-        names = [n for n in os.listdir(directory) if rotated_name(n, base)]
+        names = [n for n in os.listdir(directory) if rotated_of(os.path.join(directory, n)) == real]
     except OSError:
         return []
-    found: list[tuple[LogFile, int | None, float]] = []
+    found: list[tuple[tuple[int, int], LogFile]] = []
     for name in names:
         full = os.path.join(directory, name)
         try:
@@ -46,15 +73,11 @@ def siblings(path: str, exclude: tuple[int, int] | None = None) -> list[LogFile]
         if (f.device, f.inode) == exclude:
             f.close()
             continue
-        number = _NUMBER.fullmatch(name, len(base))
-        found.append((f, int(number[1]) if number else None, f.stat().st_mtime))
-    if all(number is not None for _, number, _ in found):
-        found.sort(key=lambda t: (-t[1], t[0].compressed))  # type: ignore[operator]
-    else:
-        found.sort(key=lambda t: (t[2], t[0].compressed))
+        found.append((_place(full)[1], f))
+    found.sort(key=lambda t: (t[0], t[1].compressed))
     out: list[LogFile] = []
     seen: set[bytes] = set()
-    for f, _, _ in found:
+    for _, f in found:
         fp = f.content_fingerprint()
         if fp and fp in seen:
             f.close()

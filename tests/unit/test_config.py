@@ -60,7 +60,7 @@ def test_full_example():
     assert s.state == os.path.expanduser("~/aw.db")
     assert s.sources == ("auto", "/var/log/auth.log", "/var/log/remote/*.log", "journal")
     assert str(s.tz) == "Europe/London" and s.correlate_ms == 0
-    assert s.targets["chat"] == {"url": "slack://T000/B000/XXXX", "rate_limit": 10}
+    assert s.targets["chat"] == {"url": "slack://T000/B000/XXXX", "rate_limit": 10, "where": "c.yaml:7:15"}
     assert s.targets["ops-mail"]["url"].startswith("mailtos://")
 
 
@@ -136,3 +136,114 @@ def test_poll_interval_is_seconds_within_bounds():
     assert errors_of("poll_interval: 0\n") == ["c.yaml:1:16: poll_interval: expected seconds from 0.1 to 3600, got 0"]
     assert errors_of("poll_interval: fast\n")[0].startswith("c.yaml:1:16: poll_interval: expected seconds")
     assert errors_of("poll_interval: true\n")[0].startswith("c.yaml:1:16:")
+
+
+# -- enrichment: geoip, history, travel --------------------------------------------
+
+
+def test_rules_example_loads_without_a_warning_and_states_the_defaults():
+    from datetime import timedelta
+
+    from tests.conftest import REPO
+
+    s = config.parse((REPO / "rules.example.yaml").read_text(), "rules.example.yaml", {"SMTP_PASSWORD": "x@y"})
+    assert s.warnings == ()
+    assert s.geoip == config.GeoSettings(city="/var/lib/GeoIP/dbip-city-lite.mmdb",
+                                         asn="/var/lib/GeoIP/dbip-asn-lite.mmdb",
+                                         directory="/var/lib/authwatch/geoip")
+    assert s.history == config.HistorySettings()  # every value written there is the default
+    assert s.history.expire == timedelta(days=180) and s.history.max_kmh == 1000
+    assert s.targets["ops-mail"]["url"] == "mailtos://alerts:x%40y@mail.example.com?to=ops@example.com"
+
+
+def test_enrichment_settings():
+    from datetime import timedelta
+
+    s = parse("state: /s/state.db\ngeoip: {max_age: 30d, update_url: 'http://mirror.example/{edition}-{month}.gz'}\n"
+              "history: {scope: fleet, expire: 26w, learning: {logins: 0, period: 0d}, failure_window: 30m,"
+              " key_names: false}\ntravel: {max_kmh: 900.5}\n")
+    assert s.geoip.max_age == timedelta(days=30) and s.geoip.update_url.startswith("http://mirror.example/")
+    assert s.geoip_directory == "/s/geoip"
+    h = s.history
+    assert (h.scope, h.expire, h.learning_logins, h.learning_period, h.failure_window, h.key_names, h.max_kmh) == (
+        "fleet", timedelta(weeks=26), 0, timedelta(0), timedelta(minutes=30), False, 900.5)
+    assert not parse("geoip: false\n").geoip.enabled
+
+
+def test_enrichment_errors_say_where_and_what():
+    problems = errors_of(
+        "geoip:\n  city: relative.mmdb\n  update_url: https://x.example/db.gz\n  max_age: forever\n"
+        "history:\n  scope: galaxy\n  expire: 3\n  learning: {logins: 2.5, period: 7}\n  failure_window: 1s\n"
+        "  key_names: yes\ntravel: {max_kmh: 0}\n"
+    )
+    assert problems == [
+        "c.yaml:2:9: geoip.city: expected the absolute path of a City or Country .mmdb file, got 'relative.mmdb'",
+        "c.yaml:3:15: geoip.update_url: expected an http(s) URL with {edition} (city or asn) and optionally "
+        "{month} (YYYY-MM), such as https://download.db-ip.com/free/dbip-{edition}-lite-{month}.mmdb.gz",
+        "c.yaml:4:12: geoip.max_age: expected a duration from 1d to 3650d such as 30s, 10m, 12h, 7d or 26w, got 'forever'",
+        "c.yaml:6:10: history.scope: expected host (history per host and user) or fleet (per user across the "
+        "hosts of a central log), got 'galaxy'",
+        "c.yaml:7:11: history.expire: expected a duration from 1d to 3650d such as 30s, 10m, 12h, 7d or 26w, got 3",
+        "c.yaml:8:22: history.learning.logins: expected a whole number from 0 to 100,000, got 2.5",
+        "c.yaml:8:35: history.learning.period: expected a duration from 0s to 3650d such as 30s, 10m, 12h, 7d or 26w, got 7",
+        "c.yaml:9:19: history.failure_window: expected a duration from 1m to 1w such as 30s, 10m, 12h, 7d or 26w, got '1s'",
+        "c.yaml:10:14: history.key_names: expected true or false, got 'yes'",
+        "c.yaml:11:19: travel.max_kmh: expected a number from 1 to 1,000,000, got 0",
+    ]
+
+
+def test_enrichment_unknown_keys_warn():
+    s = parse("geoip: {citty: /x.mmdb}\nhistory: {learning: {login: 3}}\n")
+    assert s.warnings == (
+        "c.yaml:1:9: geoip.citty: unknown key 'citty' (ignored); did you mean 'city'?",
+        "c.yaml:2:22: history.learning.login: unknown key 'login' (ignored); did you mean 'logins'?",
+    )
+    assert errors_of("geoip: yes\n") == [
+        "c.yaml:1:8: geoip: expected a mapping of GeoIP settings (city, asn, directory, update_url, max_age, "
+        "enabled), or false, got a string"]
+
+
+def test_delivery_settings_and_per_target_overrides():
+    s = parse(
+        "targets:\n"
+        "  chat: {url: 'slack://T/B/C', rate_limit: 0, timeout: 2.5s}\n"
+        "delivery:\n"
+        "  rate_limit: 5\n  timeout: 3s\n  retry_first: 500ms\n  retry_max: 1h\n  set_aside_after: 4\n"
+        "  dead_after: 2d\n  keep: 90d\n  sendmail: /usr/lib/sendmail\n  reverse_dns: true\n"
+        "  reverse_dns_timeout: 200ms\n  heartbeat: '08:30'\n  target_failing_after: off\n"
+        "  source_silent_after: 6h\n"
+    )
+    d = s.delivery
+    assert (d.rate_limit, d.timeout, d.retry_first, d.retry_max, d.set_aside_after) == (5, 3, 0.5, 3600, 4)
+    assert (d.dead_after, d.keep, d.sendmail, d.reverse_dns, d.reverse_dns_timeout) == (
+        172800, 7776000, "/usr/lib/sendmail", True, 0.2)
+    assert (d.heartbeat, d.target_failing_after, d.source_silent_after) == ("08:30", None, 21600)
+    assert s.targets["chat"]["rate_limit"] == 0 and s.targets["chat"]["timeout"] == 2.5
+    defaults = parse("state: /x\n").delivery
+    assert (defaults.rate_limit, defaults.heartbeat, defaults.target_failing_after) == (20, None, 3600)
+
+
+def test_delivery_errors_say_where_and_what():
+    assert errors_of("delivery:\n  rate_limit: -1\n  timeout: soon\n  heartbeat: '25:00'\n  sendmail: sendmail\n"
+                     "  retry_first: 1m\n  retry_max: 10s\n") == [
+        "c.yaml:2:15: delivery.rate_limit: expected messages a minute from 0 (no limit) to 10000, got -1",
+        "c.yaml:3:12: delivery.timeout: expected a duration from 100ms to 5m such as 30s, 10m, 12h, 7d or 26w, got 'soon'",
+        "c.yaml:4:14: delivery.heartbeat: expected a daily time HH:MM such as 08:30, or off, got '25:00'",
+        "c.yaml:5:13: delivery.sendmail: expected the absolute path of a sendmail program, got 'sendmail'",
+    ]
+    assert errors_of("delivery: {retry_first: 1m, retry_max: 10s}\n") == [
+        "c.yaml:1:40: delivery.retry_max: must not be shorter than retry_first"]
+    assert errors_of("targets:\n  t: {url: 'json://x', timeout: 0}\n") == [
+        "c.yaml:2:33: targets.t.timeout: expected a duration from 100ms to 5m such as 30s, 10m, 12h, 7d or 26w, got 0"]
+    s = parse("delivery: {rate_limt: 3}\ntargets:\n  t: {url: 'json://x', ratelimit: 1}\n")
+    assert s.warnings == (
+        "c.yaml:1:12: delivery.rate_limt: unknown key 'rate_limt' (ignored); did you mean 'rate_limit'?",
+        "c.yaml:3:24: targets.t.ratelimit: unknown key 'ratelimit' (ignored); did you mean 'rate_limit'?",
+    )
+
+
+def test_durations():
+    got = [config.parse_duration(v, bare_seconds=True)
+           for v in (90, 1.5, "30s", "10m", "2h", "3d", "250ms", "1 h", "2w", "soon", True)]
+    assert [d and d.total_seconds() for d in got] == [90, 1.5, 30, 600, 7200, 259200, 0.25, 3600, 1209600, None, None]
+    assert config.parse_duration(7) is None  # without a unit, 7 could be days: refused where not seconds

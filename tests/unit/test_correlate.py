@@ -9,6 +9,12 @@ T0 = datetime(2026, 11, 22, 15, 0, tzinfo=timezone.utc)
 FP = "SHA256:wKir7t5C+F3HKIautt+nkGIQDJnw2CjXeEkiko4N1LI"
 
 
+def _holding(hold: timedelta) -> Correlator:
+    c = Correlator(hold)
+    c.hold_all()
+    return c
+
+
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
@@ -29,7 +35,7 @@ def failure(t):
 
 
 def test_session_line_joins_its_login_and_releases_it():
-    c = Correlator(timedelta(seconds=1), hold_always=True)
+    c = _holding(timedelta(seconds=1))
     assert c.feed(login(), at(0)) == []
     out = c.feed(session(), at(0.1))
     assert [e.kind for e in out] == ["login", "session"]
@@ -37,7 +43,7 @@ def test_session_line_joins_its_login_and_releases_it():
 
 
 def test_login_goes_out_unknown_when_the_hold_runs_out():
-    c = Correlator(timedelta(milliseconds=300), hold_always=True)
+    c = _holding(timedelta(milliseconds=300))
     c.feed(login(), at(0))
     assert c.flush(at(0.2)) == []
     assert c.next_deadline() == at(0.3)
@@ -48,7 +54,7 @@ def test_login_goes_out_unknown_when_the_hold_runs_out():
 
 
 def test_events_keep_their_order_behind_a_held_login():
-    c = Correlator(timedelta(seconds=1), hold_always=True)
+    c = _holding(timedelta(seconds=1))
     c.feed(failure(0), at(0))
     c.feed(login(), at(0.01))
     assert c.feed(failure(0.02), at(0.02)) == []
@@ -57,7 +63,7 @@ def test_events_keep_their_order_behind_a_held_login():
 
 
 def test_session_for_another_connection_does_not_join():
-    c = Correlator(timedelta(seconds=1), hold_always=True)
+    c = _holding(timedelta(seconds=1))
     c.feed(login(port=5000), at(0))
     c.feed(session(port=6000), at(0.1))
     c.feed(session(port=5000, host="web2"), at(0.1))
@@ -65,7 +71,7 @@ def test_session_for_another_connection_does_not_join():
     assert out[0].session == "unknown"
 
 
-def test_without_hold_always_nothing_waits_until_the_host_logged_a_session_line():
+def test_without_hold_all_nothing_waits_until_the_host_logged_a_session_line():
     c = Correlator(timedelta(seconds=1))
     assert [e.session for e in c.feed(login(), at(0))] == ["unknown"]  # host never logged sessions
     c.feed(session(port=1), at(1))  # now it has (LogLevel VERBOSE)
@@ -94,7 +100,7 @@ def test_key_location_joins_the_login_with_the_same_key():
 
 
 def test_sftp_server_session_joins_by_user_and_address():
-    c = Correlator(timedelta(seconds=1), hold_always=True)
+    c = _holding(timedelta(seconds=1))
     c.feed(login(), at(0))
     sftp = Event("session", at(0.2), "web1", "alice", "198.51.100.7", None, session="sftp", ident="internal-sftp")
     assert c.feed(sftp, at(0.2))[0].session == "sftp"

@@ -39,10 +39,11 @@ def test_migrations_run_in_order_from_an_older_version(tmp_path, monkeypatch):
 def test_a_failed_migration_leaves_the_old_version(tmp_path, monkeypatch):
     path = str(tmp_path / "s.db")
     Store(path).close()
+    latest = len(store_module.MIGRATIONS)
     monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS + ["CREATE TABLE x (a); THIS IS NOT SQL;"])
     with pytest.raises(StoreError):
         Store(path)
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS) - 1
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == latest
     assert not sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE name='x'").fetchall()
 
 
@@ -116,3 +117,64 @@ def test_two_processes_creating_the_store_at_once_both_succeed(tmp_path):
     assert errors == [""] * 6
     with Store(path) as s:
         assert s.version == len(store_module.MIGRATIONS)
+
+
+def test_migration_2_keeps_queued_deliveries_of_a_version_1_store(tmp_path, monkeypatch):
+    path = str(tmp_path / "s.db")
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+    with Store(path) as s:
+        s.db.execute("INSERT INTO alerts (id, seq, created, severity, reasons, event) VALUES "
+                     "('a1', 1, 100, 'info', '[]', '{\"kind\": \"login\"}')")
+        s.db.execute("INSERT INTO deliveries (alert_id, target, updated) VALUES ('a1', 'mail', 123)")
+    monkeypatch.undo()
+    with Store(path) as s:
+        (row,) = s.outbox()
+        assert (row.alert_id, row.target, row.state, row.queued, row.event) == ("a1", "mail", "pending", 123, {"kind": "login"})
+
+
+def test_outbox_queries_for_delivery(tmp_path):
+    with Store(str(tmp_path / "s.db")) as s:
+        a, b, c = alert(port=1), alert(port=2), alert(port=3)
+        s.enqueue([a, b, c])
+        assert s.next_pending("mail").alert_id == a.id
+        assert s.next_pending("mail", after_seq=s.next_pending("mail").seq).alert_id == b.id
+        state = s.target_state("mail")
+        assert state.failures == 0 and state.retry_at == 0
+        s.record_attempt(state._replace(failures=1, last_error="boom"), [a.id], 1000.0, "failed", "boom", 2000.0)
+        assert s.target_state("mail").last_error == "boom"
+        assert s.next_pending("mail").alert_id == b.id
+        assert s.due_set_aside("mail", 1999.0) == [] and s.next_set_aside_at("mail") == 2000.0
+        assert [r.alert_id for r in s.due_set_aside("mail", 2000.0)] == [a.id]
+        s.hold("mail", b.id, 1000.0)
+        assert [r.alert_id for r in s.held("mail")] == [b.id]
+        s.record_attempt(s.target_state("mail"), [b.id, c.id], 1001.0, "sent")
+        assert s.sent_since(1001.0) == 2 and s.undelivered() == 4  # a to mail; a, b, c to chat
+        assert s.outbox_counts() == {"mail": {"failed": 1, "sent": 2}, "chat": {"pending": 3}}
+
+
+def test_retry_expire_and_prune(tmp_path):
+    with Store(str(tmp_path / "s.db")) as s:
+        a = alert(targets=("mail",))
+        s.enqueue([a])
+        s.db.execute("UPDATE deliveries SET queued = 0")
+        assert s.expire("mail", cutoff=10.0, now=20.0) == 1
+        assert s.alert_ids(a.id[:6]) == [a.id] and s.alert_ids("zz") == [] and s.alert_ids("") == []
+        s.save_target_state(s.target_state("mail")._replace(retry_at=9e9))
+        assert s.retry(a.id, now=30.0) == ["mail"]
+        assert s.target_state("mail").retry_at == 0 and s.next_pending("mail").queued == 30.0
+        assert s.retry(a.id, now=31.0) == []  # only failed or dead ones
+        assert s.prune(before=1e12) == 0  # still waiting: kept
+        s.record_attempt(s.target_state("mail"), [a.id], 40.0, "sent")
+        assert s.prune(before=1e12) == 1 and s.alert_count() == 0
+
+
+def test_health_marks_and_positions_updated(tmp_path):
+    with Store(str(tmp_path / "s.db")) as s:
+        assert s.health_mark("heartbeat") is None
+        s.set_health_mark("heartbeat", 5.0)
+        assert s.health_mark("heartbeat") == 5.0
+        s.set_health_mark("heartbeat", None)
+        assert s.health_mark("heartbeat") is None
+        s.enqueue([], Position("/var/log/auth.log", 1, 2, 3))
+        ((source, updated),) = s.positions_updated()
+        assert source == "/var/log/auth.log" and updated > 0

@@ -58,7 +58,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "status 0, so overlapping cron runs are safe.",
         ),
         epilog="example (the line of contrib/cron/authwatch):\n"
-        "  * * * * * authwatch /opt/authwatch/bin/authwatch scan --config /etc/authwatch/config.yaml\n\n"
+        "  * * * * * authwatch /usr/local/bin/authwatch scan --config /etc/authwatch/config.yaml\n\n"
         "exit codes: 0 ok, 1 alerts left undelivered (they stay queued for the next run)\n"
         "or another runtime failure (e.g. the state store cannot be written), 3 invalid\n"
         "configuration.",

@@ -329,6 +329,8 @@ class Service:
         if new.state != old.state:
             log.warning("state: a new state database is used from the next start; still using %s", old.state)
             new = replace(new, state=old.state)
+        if self.components and (new.targets != old.targets or new.delivery != old.delivery):
+            log.warning("targets, delivery: changes take effect at the next start (systemctl restart authwatch)")
         assert self.pipeline is not None and self.store is not None
         try:
             self.pipeline.flush()  # what the old enricher learnt

@@ -56,6 +56,15 @@ class Follower:
         return follower
 
 
+def following(tmp_path, content: bytes) -> tuple:
+    """auth.log with `content`, and a Follower that has read it."""
+    log = tmp_path / "auth.log"
+    log.write_bytes(content)
+    f = Follower(log)
+    f.poll()
+    return log, f
+
+
 @pytest.fixture
 def quick_grace(monkeypatch):
     monkeypatch.setattr(file_module, "GRACE", 0.0)
@@ -80,10 +89,7 @@ def test_from_start_reads_everything_with_line_numbers(tmp_path):
 
 
 def test_a_half_written_line_waits_for_its_end(tmp_path):
-    log = tmp_path / "auth.log"
-    log.write_bytes(b"")
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, b"")
     line = login(7)
     append(log, line[:40])
     assert f.poll() == []
@@ -140,10 +146,7 @@ def test_two_copytruncates_between_two_looks_lose_nothing(tmp_path):
 
 
 def test_the_old_file_stays_open_while_it_may_still_be_written(tmp_path):
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1))
     old_inode = os.stat(log).st_ino
     os.rename(log, tmp_path / "auth.log.1")
     log.write_bytes(login(2))
@@ -167,10 +170,7 @@ def test_copytruncate_is_caught_even_when_the_file_grew_past_the_old_offset(tmp_
 
 
 def test_lines_read_between_copy_and_truncate_are_not_read_twice_nor_warned_about(tmp_path, caplog):
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1))
     shutil.copyfile(log, tmp_path / "auth.log.1")
     append(log, login(2) + login(3))  # after the copy, before the truncation: in no copy
     assert f.poll() == [2, 3]
@@ -194,10 +194,7 @@ def test_copytruncate_before_anything_was_read_is_caught_too(tmp_path):
 
 
 def test_a_restart_finds_a_copy_taken_before_its_last_lines_were_read(tmp_path):
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1))
     shutil.copyfile(log, tmp_path / "auth.log.1")  # copytruncate copies ...
     append(log, login(2))
     assert f.poll() == [2]  # ... a line is read ...
@@ -215,10 +212,7 @@ def test_a_restart_finds_a_copy_taken_before_its_last_lines_were_read(tmp_path):
 
 
 def test_copytruncate_with_the_copy_already_compressed(tmp_path):
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1))
     append(log, login(2))
     with gzip.open(tmp_path / "auth.log.1.gz", "wb") as gz:
         gz.write(log.read_bytes())
@@ -229,10 +223,7 @@ def test_copytruncate_with_the_copy_already_compressed(tmp_path):
 
 
 def test_truncation_without_a_copy_is_reported_and_the_new_content_read(tmp_path, caplog):
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1) + login(2))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1) + login(2))
     with open(log, "r+b") as w:
         w.truncate(0)
     append(log, login(3))
@@ -242,10 +233,7 @@ def test_truncation_without_a_copy_is_reported_and_the_new_content_read(tmp_path
 
 
 def test_deleted_and_recreated_is_read_from_its_start(tmp_path, quick_grace):
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1))
     os.unlink(log)
     assert f.poll() == []
     log.write_bytes(login(2) + login(3))
@@ -280,10 +268,7 @@ def test_a_replacement_with_the_same_head_continues_at_the_offset(tmp_path):
 
 
 def test_rotation_while_stopped_finishes_the_old_file_and_every_newer_one(tmp_path):
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1))
     append(log, login(2))  # written while authwatch is stopped, then rotated twice
     os.rename(log, tmp_path / "auth.log.1")
     (tmp_path / "auth.log").write_bytes(login(3))
@@ -298,10 +283,7 @@ def test_rotation_while_stopped_finishes_the_old_file_and_every_newer_one(tmp_pa
 
 
 def test_a_restart_resumes_at_the_saved_line(tmp_path):
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1) + noise(1))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1) + noise(1))
     append(log, login(2))
     f = f.restart(start_at_end=True)  # a saved position wins over "start at the end"
     assert f.poll() == [2]
@@ -309,10 +291,7 @@ def test_a_restart_resumes_at_the_saved_line(tmp_path):
 
 
 def test_when_the_saved_file_is_gone_the_current_one_is_read_from_its_start(tmp_path, caplog):
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1))
     os.unlink(log)
     log.write_bytes(login(2))
     with caplog.at_level(logging.WARNING, "authwatch"):
@@ -322,10 +301,7 @@ def test_when_the_saved_file_is_gone_the_current_one_is_read_from_its_start(tmp_
 
 
 def test_a_reused_inode_with_other_content_is_a_new_file(tmp_path):
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1) + login(2))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1) + login(2))
     with open(log, "r+b") as w:  # same inode, new beginning, longer: like a new file
         w.write(login(3) + login(4) + login(5))
     f = f.restart()
@@ -346,10 +322,7 @@ def test_a_missing_file_is_waited_for_and_read_from_its_start(tmp_path, caplog):
 
 def test_an_overlong_line_is_skipped_without_being_held(tmp_path, monkeypatch):
     monkeypatch.setattr(file_module, "BLOCK", 4096)
-    log = tmp_path / "auth.log"
-    log.write_bytes(login(1))
-    f = Follower(log)
-    f.poll()
+    log, f = following(tmp_path, login(1))
     append(log, b"x" * (MAX_LINE + 10))
     assert f.poll() == []
     assert f.source.files[-1].skipping

@@ -61,7 +61,9 @@ class Pipeline:
         event that left the pipeline, not only those that alerted. `queue`:
         decide and put alerts in the outbox (False: `learn`, which only fills
         history and must not touch the rules' state). `rules`: the engine
-        (default: the built-in policy). `explain`: decisions carry their trace."""
+        (default: the built-in policy; a reload may assign `pipeline.rules` a
+        new Engine between two batches: its state is in the store).
+        `explain`: decisions carry their trace."""
         self.store = store
         self.report_all = report_all
         self.queue = queue
@@ -72,7 +74,7 @@ class Pipeline:
         self._each = tuple(e for e in self.enrichers if not hasattr(e, "enrich_all"))
         self.rules = rules if rules is not None else Engine()
         self.explain = explain
-        self._stateful = [e for e in self.enrichers if hasattr(e, "changes")] + ([self.rules] if queue else [])
+        self._stateful = [e for e in self.enrichers if hasattr(e, "changes")]
         self.log_time = log_time
 
     def feed(self, events: Iterable[Event], now: datetime | None = None, position: Position | None = None) -> list[Result]:
@@ -126,7 +128,8 @@ class Pipeline:
                 self._made(rules.due(last), results, alerts)
             if final and self.log_time:
                 self._made(rules.flush(), results, alerts)
-        changes = [(e, c) for e in self._stateful if (c := e.changes(final)) is not None]
+        stateful = (self._stateful + [rules]) if self.queue else self._stateful
+        changes = [(e, c) for e in stateful if (c := e.changes(final)) is not None]
         if alerts or position is not None or changes:
             self.store.enqueue(alerts, position, [c for _, c in changes])
             for enricher, c in changes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import NamedTuple
 
 from authwatch.rules.conditions import All
@@ -23,6 +24,15 @@ SEVERITIES = ("info", "warning", "high", "critical")
 ACTIONS = ("alert", "ignore", "digest", "summarize")
 QUIET_MODES = ("alert", "digest", "ignore")
 DEFAULT_REASON = "every login alerts (built-in default)"
+
+
+class Decision(NamedTuple):
+    action: str  # alert (now), digest (held for the next digest), summarize (counted), ignore
+    severity: str
+    rule: str | None  # the rule's name; None for the built-in default
+    reasons: tuple[str, ...]
+    targets: tuple[str, ...] = ()  # where it goes (alert) or will go (digest)
+    trace: tuple[str, ...] | None = None  # with explain: the rules tried, each condition, the outcome
 
 
 @dataclass(frozen=True)
@@ -39,19 +49,15 @@ class Rule:
     window: timedelta = timedelta(minutes=10)  # summarize: one message per window...
     threshold: int = 1  # ...once this many events were counted in it
 
-    @property
+    @cached_property
     def always(self) -> bool:
         """Whether it matches every event of its kinds (nothing but `kind` in its match)."""
         return self.match is None or all(p.key == "kind" for p in self.match.parts)
 
-
-class Decision(NamedTuple):
-    action: str  # alert (now), digest (held for the next digest), summarize (counted), ignore
-    severity: str
-    rule: str | None  # the rule's name; None for the built-in default
-    reasons: tuple[str, ...]
-    targets: tuple[str, ...] = ()  # where it goes (alert) or will go (digest)
-    trace: tuple[str, ...] | None = None  # with explain: the rules tried, each condition, the outcome
+    @cached_property
+    def counted(self) -> Decision:
+        """What it decides about each event it counts (summarize): one object for them all."""
+        return Decision("summarize", self.severity, self.name, ())
 
 
 IGNORE = Decision("ignore", "info", None, ())

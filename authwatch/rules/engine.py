@@ -24,7 +24,7 @@ after its last alert.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
@@ -93,14 +93,16 @@ class Engine:
         trace: each rule tried, each condition, the outcome."""
         trace: list[str] | None = [] if explain else None
         if self.clock is None or e.time > self.clock:
-            self.clock = e.time.astimezone(timezone.utc)
+            self.clock = e.time
         kind = e.kind
         for rule in self.rules if explain else self._by_kind.get(kind, ()):
             if kind not in rule.kinds:  # only when explaining: every rule is listed
                 trace.append(f"rule {rule.index} {rule.name!r}: not tried (applies to {', '.join(sorted(rule.kinds))})")
                 continue
             steps: list[Step] | None = None if trace is None else []
-            if rule.match is None or rule.match.test(e, self.tz, steps):
+            # A rule whose match only names kinds matches every event it is asked
+            # about: the test is skipped, unless it is to be explained.
+            if (rule.always and steps is None) or rule.match is None or rule.match.test(e, self.tz, steps):
                 if trace is not None:
                     trace.append(f"rule {rule.index} {rule.name!r}: matched")
                     trace += _steps(steps)
@@ -112,12 +114,12 @@ class Engine:
 
     def _apply(self, rule: Rule, e: Event, trace: list[str] | None) -> Decision:
         if rule.action == "ignore":
-            return _traced(Decision("ignore", rule.severity, rule.name, ()), trace, "ignored")
+            return _traced(Decision("ignore", rule.severity, rule.name, ()), trace, lambda: "ignored")
         if rule.action == "summarize":
             tally = self._count(rule, e)
-            return _traced(Decision("summarize", rule.severity, rule.name, ()), trace,
-                           f"counted: {tally.total:,} in the window {_hm(tally.start, self.tz)}-{_hm(tally.end, self.tz)}"
-                           f" (a summary goes out at its end if {rule.threshold:,} or more)")
+            return _traced(rule.counted, trace, lambda: (
+                f"counted: {tally.total:,} in the window {_hm(tally.start, self.tz)}-{_hm(tally.end, self.tz)} "
+                f"(a summary goes out at its end if {rule.threshold:,} or more)"))
         return self._send(event_id(e), e, rule, _reasons(e), trace)
 
     def _default(self, e: Event, trace: list[str] | None) -> Decision:
@@ -130,7 +132,7 @@ class Engine:
             if trace is not None:
                 trace.append("no rule matched: a forged sshd entry alerts at critical")
             return self._send(event_id(e), e, None, _reasons(e), trace, severity="critical")
-        return _traced(IGNORE, trace, "no rule matched: not alerted")
+        return _traced(IGNORE, trace, lambda: "no rule matched: not alerted")
 
     def _send(self, alert_id: str, e: Event, rule: Rule | None, reasons: Sequence[str], trace: list[str] | None,
               severity: str | None = None) -> Decision:
@@ -145,9 +147,9 @@ class Engine:
             key = (rule.name, e.host or "", e.user or "", e.ip or "")
             last = self._cooldowns.get(key)
             if last is not None and t < last + rule.cooldown.total_seconds():
-                return _traced(Decision("ignore", severity, name, tuple(reasons), targets), trace,
-                               f"not alerted: cooldown ({_say(rule.cooldown)}): this rule alerted about "
-                               f"{e.user}@{e.host} from {e.ip} at {_hm(datetime.fromtimestamp(last, self.tz), self.tz)}")
+                return _traced(Decision("ignore", severity, name, tuple(reasons), targets), trace, lambda: (
+                    f"not alerted: cooldown ({_say(rule.cooldown)}): this rule alerted about {e.user}@{e.host} "
+                    f"from {e.ip} at {_hm(datetime.fromtimestamp(last, self.tz), self.tz)}"))
         action, why = "alert", ""
         if severity == "critical":
             why = " (critical: at once, through quiet hours and rate limits)"
@@ -159,15 +161,16 @@ class Engine:
                 action = rule.during_quiet_hours if rule else "digest"
                 why = f" (quiet hours {'; '.join(w.text for w in windows)}: during_quiet_hours {action})"
         if action == "ignore":
-            return _traced(Decision("ignore", severity, name, tuple(reasons), targets), trace, f"not alerted{why}")
+            return _traced(Decision("ignore", severity, name, tuple(reasons), targets), trace,
+                           lambda: f"not alerted{why}")
         if key is not None:
             self._cooldowns[key] = self._new_cooldowns[key] = t
         if action == "digest":
             self._hold(alert_id, e, severity, name, reasons, targets)
-            outcome = f"held for the digest at {_when(self._digest_due, self.tz)}{why}"
-        else:
-            outcome = f"alert [{severity}] to {', '.join(targets) or '(no targets configured)'}{why}"
-        return _traced(Decision(action, severity, name, tuple(reasons), targets), trace, outcome)
+            return _traced(Decision(action, severity, name, tuple(reasons), targets), trace,
+                           lambda: f"held for the digest at {_when(self._digest_due, self.tz)}{why}")
+        return _traced(Decision(action, severity, name, tuple(reasons), targets), trace,
+                       lambda: f"alert [{severity}] to {', '.join(targets) or '(no targets configured)'}{why}")
 
     # -- summaries ------------------------------------------------------------
 
@@ -224,7 +227,7 @@ class Engine:
     def due(self, now: datetime) -> list[Output]:
         """What fell due by `now`, in time order."""
         if self.clock is None or now > self.clock:
-            self.clock = now.astimezone(timezone.utc)
+            self.clock = now
         out: list[Output] = []
         while self.next_due is not None and self.next_due <= now:
             out += self._take(self.next_due)
@@ -236,7 +239,7 @@ class Engine:
         for name in sorted(self._windows, key=lambda n: self._windows[n].end):
             out += self._close(name)
         if len(self.held):
-            out += self._release(max(t for t in (self.clock, self.held.last()) if t is not None))
+            out += self._release(max(t.astimezone(timezone.utc) for t in (self.clock, self.held.last()) if t))
         self._update_next_due()
         return out
 
@@ -300,10 +303,12 @@ def _reasons(e: Event) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _traced(decision: Decision, trace: list[str] | None, outcome: str) -> Decision:
+def _traced(decision: Decision, trace: list[str] | None, outcome: Callable[[], str]) -> Decision:
+    """The decision, with its trace and `outcome()` when explaining (only
+    then: the words cost more than the decision)."""
     if trace is None:
         return decision
-    return decision._replace(trace=(*trace, f"-> {outcome}"))
+    return decision._replace(trace=(*trace, f"-> {outcome()}"))
 
 
 def _steps(steps: list[Step] | None, depth: int = 1) -> list[str]:

@@ -34,9 +34,9 @@ class Tally:
     def add(self, e: Event) -> None:
         self.total += 1
         self.kinds[e.kind] += 1
-        for counter, value in ((self.ips, e.ip), (self.users, e.user), (self.hosts, e.host)):
-            if value is not None:
-                counter[value if value in counter or len(counter) < KEEP else OTHERS] += 1
+        _count(self.ips, e.ip)
+        _count(self.users, e.user)
+        _count(self.hosts, e.host)
 
     def summary(self) -> Summary:
         def top(counter: Counter[str]) -> tuple[tuple[str, int], ...]:
@@ -64,3 +64,10 @@ class Tally:
         for f in _FIELDS:
             getattr(tally, f).update({str(k): int(n) for k, n in d.get(f, {}).items()})
         return tally
+
+
+def _count(counter: Counter[str], value: str | None) -> None:
+    if value in counter:
+        counter[value] += 1
+    elif value is not None:
+        counter[value if len(counter) < KEEP else OTHERS] += 1

@@ -314,3 +314,13 @@ def test_explain_says_which_rule_and_condition_decided():
     d = e.decide(login(ip="203.0.113.5"), explain=True)
     assert d.trace[:3] == ("rule 1 'office': matched", "  yes  ip 203.0.113.5: matches 203.0.113.0/24",
                            "  yes  novelty (nothing new): matches none") and d.trace[-1] == "-> ignored"
+
+
+def test_a_window_tells_apart_a_bounded_number_of_addresses(monkeypatch):
+    monkeypatch.setattr("authwatch.rules.tally.KEEP", 3)
+    e = engine(SUMMARY)
+    for i in range(25):
+        e.decide(failure(minutes(i * 0.1), ip=f"203.0.113.{i % 5}"))
+    [summary] = e.due(minutes(10))
+    s = summary.event.summary
+    assert s.total == 25 and dict(s.ips) == {"203.0.113.0": 5, "203.0.113.1": 5, "203.0.113.2": 5, "(others)": 10}

@@ -14,7 +14,7 @@ from typing import Any
 
 from authwatch import event as ev
 from authwatch.enrich import describe
-from authwatch.event import Event, event_id, to_json
+from authwatch.event import Deferred, Event, event_id, to_json
 from authwatch.rules import Decision
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -124,12 +124,19 @@ def _report(event: Event, decision: Decision | None) -> str:
     else:
         head = f"DIGEST  {g.total:,} alert{'s' if g.total != 1 else ''} held{where}"
         rows = [("time", _time(event)), ("held", f"{_local(g.start)} - {_local(g.end)}")]
-        rows += [("alert", printable(f"{_local(a.time)}  {a.user or '?'}@{a.host or '?'}"
-                                     + (f" from {a.ip}" + (f" ({a.country_code})" if a.country_code else "") if a.ip else "")
-                                     + f" — {a.why}  [{a.severity}]", 400)) for a in g.alerts]
+        rows += [("alert", printable(f"{_local(a.time)}  {_held_who(a)} — {a.why}  [{a.severity}"
+                                     + (f", rule: {a.rule}]" if a.rule else "]"), 400)) for a in g.alerts]
         if g.total > len(g.alerts):
             rows.append(("alert", f"... and {g.total - len(g.alerts):,} more"))
     return _rows(head, rows + _decision_rows(decision))
+
+
+def _held_who(a: Deferred) -> str:
+    """alice@web1 from 198.51.100.7 (BR), or the host alone (a summary)."""
+    if a.user is None and a.ip is None:
+        return a.host or "several hosts"
+    who = f"{a.user or '?'}@{a.host or '?'}"
+    return who + (f" from {a.ip}" + (f" ({a.country_code})" if a.country_code else "") if a.ip else "")
 
 
 def _local(t) -> str:

@@ -117,10 +117,9 @@ def rules(check: _Checker, path: tuple, value: Any) -> Any:
                                             "(they key cooldowns and summaries, and are shown in alerts)")
         names[rule.name] = rule.index
         out.append(rule)
-    if len(out) != len(value):
-        return _INVALID
-    _shadowed(check, path, out)
-    return tuple(out)
+    if len(out) == len(value):
+        _shadowed(check, path, out)
+    return tuple(out)  # with errors, the valid ones: cross_check still checks their targets
 
 
 def _shadowed(check: _Checker, path: tuple, rules_: list[Rule]) -> None:
@@ -201,7 +200,7 @@ def cross_check(check: _Checker, values: dict[str, Any]) -> None:
             if name not in targets:
                 path = ("rules", rule.index - 1, "notify") + ((i,) if len(rule.notify or ()) > 1 else ())
                 if targets:
-                    check.choice(path, name, tuple(targets), "a target name from targets:")
+                    check.choice(path, name, tuple(targets), "one of the targets")
                 else:
                     check.error(path, f"no target named {name!r}: no targets are configured (targets:)")
     defers = [r for r in rules_ if r.action == "digest"]

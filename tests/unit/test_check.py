@@ -115,7 +115,7 @@ def test_a_bad_configuration_names_every_mistake(cli, write):
     ("rules: [", "invalid YAML"),
     ("", "the file is empty"),
     ("rules:\n  - {action: alert, notify: chta}\ntargets: {chat: 'json://localhost/x'}\n",
-     "rules[0].notify: expected a target name from targets:: chat, got 'chta'; did you mean 'chat'?"),
+     "rules[0].notify: expected one of the targets: chat, got 'chta'; did you mean 'chat'?"),
 ])
 def test_other_mistakes_exit_3(cli, write, text, error):
     r = cli("check", "--config", write(text))

@@ -62,7 +62,7 @@ def errors_of(text, env=None) -> list[str]:
     ("rules:\n  - {name: a, action: alert}\n  - {name: a, action: ignore}",
      "c.yaml:3:12: rules[1].name: rule 1 has the same name"),
     ("targets: {mail: 'mailto://localhost'}\nrules:\n  - {action: alert, notify: [mail, chta]}",
-     "c.yaml:3:36: rules[0].notify[1]: expected a target name from targets:: mail, got 'chta'"),
+     "c.yaml:3:36: rules[0].notify[1]: expected one of the targets: mail, got 'chta'"),
     ("rules:\n  - {action: alert, notify: chat}", "rules[0].notify: no target named 'chat': no targets are configured"),
     ("quiet_hours:\n  - {days: mon-fry}", "c.yaml:2:12: quiet_hours[0].days: unknown day 'fry'"),
     ("quiet_hours:\n  - {days: [], from: '22:00'}", "quiet_hours[0].days: expected at least one day"),

@@ -11,10 +11,8 @@ databases, and the LogLevel of this host's sshd.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from authwatch import config, sshd_loglevel
-from authwatch.config import Settings
+from authwatch.config import Settings, say_duration
 from authwatch.enrich.enricher import geoip_problems
 from authwatch.rules import Rule
 
@@ -66,20 +64,12 @@ def _does(rule: Rule) -> str:
     if rule.action == "ignore":
         return "ignore"
     if rule.action == "summarize":
-        text = f"summarize: one message per {_span(rule.window)} from {rule.threshold:,} events"
+        text = f"summarize: one message per {say_duration(rule.window)} from {rule.threshold:,} events"
     else:
         text = f"{rule.action} {rule.severity}"
     text += " to " + (", ".join(rule.notify) if rule.notify else "all targets")
     if rule.cooldown:
-        text += f", cooldown {_span(rule.cooldown)}"
+        text += f", cooldown {say_duration(rule.cooldown)}"
     if rule.action != "digest" and rule.severity != "critical":
         text += f", quiet hours: {rule.during_quiet_hours}"
     return text
-
-
-def _span(d: timedelta) -> str:
-    seconds = int(d.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -449,12 +449,13 @@ def _duration(check: _Checker, path: tuple, value: Any, least: timedelta, most: 
               bare_seconds: bool = False) -> Any:
     d = parse_duration(value, bare_seconds)
     if d is None or not least <= d <= most:
-        return check.error(path, f"expected a duration from {_say_duration(least)} to {_say_duration(most)} "
+        return check.error(path, f"expected a duration from {say_duration(least)} to {say_duration(most)} "
                                  f"such as 30s, 10m, 12h, 7d or 26w{', or off' if off else ''}, got {value!r}")
     return d
 
 
-def _say_duration(d: timedelta) -> str:
+def say_duration(d: timedelta) -> str:
+    """A duration as the configuration writes it: 30m, 1.5h, 7d."""
     seconds = d.total_seconds()
     if not seconds:
         return "0s"

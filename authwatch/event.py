@@ -204,12 +204,14 @@ def _summary_json(s: Summary) -> dict[str, Any]:
 
 
 def _digest_json(g: Digest) -> dict[str, Any]:
-    alerts = []
-    for a in g.alerts:
-        item = a._asdict()
-        item["time"] = a.time.isoformat()
-        alerts.append(item)
-    return {"start": g.start.isoformat(), "end": g.end.isoformat(), "alerts": alerts, "total": g.total}
+    return {"start": g.start.isoformat(), "end": g.end.isoformat(), "alerts": [deferred_json(a) for a in g.alerts],
+            "total": g.total}
+
+
+def deferred_json(d: Deferred) -> dict[str, Any]:
+    item = d._asdict()
+    item["time"] = d.time.isoformat()
+    return item
 
 
 def _travel_json(t: Travel) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import hashlib
 import json
 from datetime import datetime
 
-from authwatch.event import DIGEST, Deferred, Digest, Event
+from authwatch.event import DIGEST, Deferred, Digest, Event, deferred_json
 from authwatch.rules import SEVERITIES, Decision
 
 SHOWN = 200  # alerts listed in one digest; the rest are counted
@@ -81,9 +81,7 @@ def _rank(severity: str) -> int:
 
 
 def _to_json(d: Deferred) -> str:
-    item = d._asdict()
-    item["time"] = d.time.isoformat()
-    return json.dumps(item, ensure_ascii=False)
+    return json.dumps(deferred_json(d), ensure_ascii=False)
 
 
 def _from_json(text: str) -> Deferred:

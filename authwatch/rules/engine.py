@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 from authwatch import event as ev
-from authwatch.config import Settings
+from authwatch.config import Settings, say_duration
 from authwatch.enrich.describe import reasons as enrichment_reasons
 from authwatch.event import Deferred, Event, event_id
 from authwatch.rules import DEFAULT_REASON, IGNORE, Decision, Rule
@@ -148,7 +148,7 @@ class Engine:
             last = self._cooldowns.get(key)
             if last is not None and t < last + rule.cooldown.total_seconds():
                 return _traced(Decision("ignore", severity, name, tuple(reasons), targets), trace, lambda: (
-                    f"not alerted: cooldown ({_say(rule.cooldown)}): this rule alerted about {e.user}@{e.host} "
+                    f"not alerted: cooldown ({say_duration(rule.cooldown)}): this rule alerted about {e.user}@{e.host} "
                     f"from {e.ip} at {_hm(datetime.fromtimestamp(last, self.tz), self.tz)}"))
         action, why = "alert", ""
         if severity == "critical":
@@ -330,11 +330,3 @@ def _hm(t: datetime, tz) -> str:
 
 def _when(t: datetime | None, tz) -> str:
     return t.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if t is not None else "the end of input"
-
-
-def _say(d: timedelta) -> str:
-    seconds = int(d.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

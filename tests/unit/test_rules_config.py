@@ -5,17 +5,7 @@ rules that can never match and keys without effect; the permissions check."""
 import pytest
 
 from authwatch import config
-from authwatch.errors import ConfigError
-
-
-def parse(text, env=None):
-    return config.parse(text, "c.yaml", environ=env or {})
-
-
-def errors_of(text, env=None) -> list[str]:
-    with pytest.raises(ConfigError) as e:
-        parse(text, env)
-    return e.value.problems
+from tests.unit.test_config import errors_of, parse
 
 
 @pytest.mark.parametrize("text, error", [

@@ -3,7 +3,7 @@ digest (also across Europe/London's clock changes), `--explain` prints the
 trace the decision was made with, and the JSON follows the schema."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import jsonschema
 import pytest

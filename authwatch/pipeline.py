@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from authwatch.alert import Alert
+from authwatch.config import Settings
 from authwatch.correlate import Correlator
 from authwatch.event import Event, event_id
 from authwatch.rules import IGNORE, Decision
@@ -72,7 +73,9 @@ class Pipeline:
         self.enrichers = tuple(enrichers)
         self._batch = [e.enrich_all for e in self.enrichers if hasattr(e, "enrich_all")]
         self._each = tuple(e for e in self.enrichers if not hasattr(e, "enrich_all"))
-        self.rules = rules if rules is not None else Engine()
+        # Without an engine: the built-in policy, alerting every target given.
+        self.rules = rules if rules is not None else Engine(Settings(file=None, state=store.path,
+                                                                     targets=dict.fromkeys(self.targets, {})))
         self.explain = explain
         self._stateful = [e for e in self.enrichers if hasattr(e, "changes")]
         self.log_time = log_time

@@ -51,8 +51,9 @@ def _windows(check: _Checker, path: tuple, value: Any, what: str) -> Any:
     """One window (a mapping) or a list of them."""
     items = [value] if isinstance(value, dict) else value
     if not isinstance(items, list) or not items:
+        got = "an empty list" if items == [] else _type_name(value)
         return check.error(path, f"expected {what}: a list of {{days: mon-fri, from: \"22:00\", to: \"07:00\"}} "
-                                 f"(days alone: all day), got {_type_name(value)}")
+                                 f"(days alone: all day), got {got}")
     out = []
     for i, item in enumerate(items):
         where = path + (i,) if isinstance(value, list) else path

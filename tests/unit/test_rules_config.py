@@ -60,6 +60,7 @@ from tests.unit.test_config import errors_of, parse
     ("quiet_hours:\n  - {days: sat, from: '25:00'}", "quiet_hours[0].from: expected a time of day HH:MM"),
     ("quiet_hours: {days: daily}", "quiet_hours: these quiet hours cover the whole week"),
     ("quiet_hours: night", "quiet_hours: expected quiet hours: a list of"),
+    ("quiet_hours: []", "(days alone: all day), got an empty list"),
     ("digest_at: '8am'", "digest_at: expected a time of day HH:MM such as \"07:00\", got '8am', or off"),
     ("digest_at: off\nrules:\n  - {name: slow, action: digest}",
      "digest_at: rule 1 'slow' defers alerts into the digest, but with digest_at off and no quiet_hours"),

@@ -324,3 +324,11 @@ def test_a_window_tells_apart_a_bounded_number_of_addresses(monkeypatch):
     [summary] = e.due(minutes(10))
     s = summary.event.summary
     assert s.total == 25 and dict(s.ips) == {"203.0.113.0": 5, "203.0.113.1": 5, "203.0.113.2": 5, "(others)": 10}
+
+
+def test_a_pipeline_without_an_engine_alerts_every_target_it_was_given(tmp_path):
+    from authwatch.pipeline import Pipeline
+
+    with Store(str(tmp_path / "state.db")) as store:
+        [result] = Pipeline(store, targets=("mail", "chat")).feed([login()])
+        assert result.alert.targets == ("mail", "chat") and result.alert.rule is None

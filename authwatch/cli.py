@@ -9,17 +9,19 @@ import os
 import sys
 import tempfile
 
-from authwatch import __version__, cli_delivery, cli_follow, cli_geoip, cli_history, errors
+from authwatch import __version__, cli_check, cli_delivery, cli_follow, cli_geoip, cli_history, errors
 from authwatch.console import PROG, load_settings, log_to_stderr, parse_time
 from authwatch.console import error as _error
 from authwatch.console import warn as _warn
 from authwatch.enrich import describe
 from authwatch.enrich.enricher import Enricher
 from authwatch.errors import UserError
+from authwatch.event import FORGED, LOGIN
 from authwatch.output import block, json_line, printable
 from authwatch.parse.syslog import Stats
 from authwatch.pipeline import Pipeline, Result
 from authwatch.replay import FORMATS, REPLAY_HOLD, replay
+from authwatch.rules.engine import Engine
 from authwatch.sources.lines import InputError
 from authwatch.store import Store, StoreError
 
@@ -70,11 +72,14 @@ def _parser() -> argparse.ArgumentParser:
         "replay",
         help="run the whole pipeline over log files and print what would alert",
         description="Run sources -> parse -> enrich -> rules -> output over log files, without root and "
-        "without a configuration file. By default prints one block per login alert. History (for novelty) "
-        "is kept in a scratch state for the run unless --state is given.",
+        "without a configuration file. By default prints one block per alert, per login held for the digest "
+        "(quiet hours), and per summary or digest the rules send. Time is the log's: quiet hours, cooldowns and "
+        "summary windows are judged by the events' time, and what the rules still hold at the end of input "
+        "is sent then. History (for novelty) is kept in a scratch state for the run unless --state is given.",
         epilog="Examples:\n"
         "  authwatch replay /var/log/auth.log\n"
         "  authwatch replay --events --json /var/log/auth.log.2.gz /var/log/auth.log.1\n"
+        "  authwatch replay --explain --config rules.yaml /var/log/auth.log\n"
         "  journalctl -o json _COMM=sshd + _COMM=sshd-session | authwatch replay -\n"
         "  authwatch replay --stats --now 2026-11-22T12:00 old-auth.log",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -82,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("files", nargs="+", metavar="FILE", help="log files (plain or .gz); - reads stdin")
     r.add_argument("--json", action="store_true", help="one JSON object per line (docs/event.schema.json)")
     r.add_argument("--events", action="store_true", help="print every parsed event, not only alerts")
+    r.add_argument("--explain", action="store_true",
+                   help="for each login (alerted or not): each rule tried, each condition and whether it matched, "
+                   "the action, and where it would be sent")
     r.add_argument("--stats", action="store_true",
                    help="print at the end how many lines were read, parsed, skipped as malformed, "
                    "and how many sshd lines matched no known shape (with examples)")
@@ -97,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
                    "could not be delivered). Without it, replay never sends anything")
     r.set_defaults(func=_replay)
     cli_follow.add_commands(sub)
+    cli_check.add_commands(sub)
     cli_delivery.add_commands(sub)
     cli_history.add_commands(sub)
     cli_geoip.add_commands(sub)
@@ -110,12 +119,13 @@ def _replay(args: argparse.Namespace) -> int:
     now = parse_time(args.now, tz, "--now") if args.now else None
     out = sys.stdout
     show_all = args.events
+    explained = frozenset((LOGIN, FORGED)) if args.explain else frozenset()
     credit = None
 
     def on_results(results: list[Result]) -> None:
         nonlocal credit
         for event, decision, alert in results:
-            if alert is None and not show_all:
+            if alert is None and decision.action != "digest" and event.kind not in explained and not show_all:
                 continue
             credit = credit or describe.attribution((event,))
             if args.json:
@@ -131,7 +141,7 @@ def _replay(args: argparse.Namespace) -> int:
                 _warn(warning)
             pipeline = Pipeline(
                 store, targets=tuple(targets or ()), hold=REPLAY_HOLD, enrichers=[enricher], log_time=True,
-                report_all=show_all,
+                report_all=show_all or args.explain, rules=Engine(settings, store), explain=args.explain,
             )
             stats, failures = replay(args.files, pipeline, tz, on_results, now=now, fmt=args.format)
             for warning in enricher.take_warnings():

@@ -12,8 +12,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from authwatch import errors
-from authwatch.console import error, load_settings, log_to_stderr
+from authwatch import config, errors
+from authwatch.console import error, load_settings, log_to_stderr, warn
+from authwatch.errors import UserError
 
 SCAN_DELIVERY = 45.0  # seconds a scan gives delivery: cron runs it every minute
 
@@ -43,7 +44,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "  authwatch run --config /etc/authwatch/config.yaml\n"
         "  authwatch run --from-start       # first run: read the existing logs too\n\n"
         "exit codes: 0 stopped by a signal, 1 runtime failure (e.g. another authwatch\n"
-        "holds the state database), 3 invalid configuration.",
+        "holds the state database), 3 invalid configuration, 4 configuration refused\n"
+        "as insecure.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     scan = sub.add_parser(
@@ -61,13 +63,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "  * * * * * authwatch /usr/local/bin/authwatch scan --config /etc/authwatch/config.yaml\n\n"
         "exit codes: 0 ok, 1 alerts left undelivered (they stay queued for the next run)\n"
         "or another runtime failure (e.g. the state store cannot be written), 3 invalid\n"
-        "configuration.",
+        "configuration, 4 configuration refused as insecure.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for command in (run, scan):
         command.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
         command.add_argument("--from-start", action="store_true",
                              help="read files never followed before from their beginning instead of their end")
+        command.add_argument("--insecure-config", action="store_true",
+                             help="start even though the configuration file holds secrets others may read, or "
+                             "anyone may change it (refused otherwise, exit 4)")
     run.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors, not each alert")
     run.set_defaults(func=_run)
     scan.add_argument("-v", "--verbose", action="store_true", help="also log each alert and each file started")
@@ -83,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     from authwatch.service import Service
 
     log_to_stderr(logging.WARNING if args.quiet else logging.INFO)
-    settings = load_settings(args.config)
+    settings = _secure_settings(args)
     delivery = Delivery(settings, settings.state)
     with Service(settings, config_file=args.config, from_start=args.from_start) as service:
         service.attach(delivery)
@@ -97,7 +102,7 @@ def _scan(args: argparse.Namespace) -> int:
     from authwatch.service import Service
 
     log_to_stderr(logging.INFO if args.verbose else logging.WARNING)
-    settings = load_settings(args.config)
+    settings = _secure_settings(args)
     delivery = Delivery(settings, settings.state)
     service = Service(settings, config_file=args.config, from_start=args.from_start, scan=True)
     if not service.open():
@@ -112,6 +117,19 @@ def _scan(args: argparse.Namespace) -> int:
               "('authwatch outbox' shows them)")
         return errors.RUNTIME
     return errors.OK
+
+
+def _secure_settings(args: argparse.Namespace) -> config.Settings:
+    """The configuration, refused (exit 4) when others may read its secrets
+    or anyone may change it, unless --insecure-config."""
+    settings = load_settings(args.config)
+    why = config.insecure(settings)
+    if why and not args.insecure_config:
+        raise UserError(f"{why}; authwatch refuses to start with it (--insecure-config starts it anyway)",
+                        errors.INSECURE)
+    if why:
+        warn(f"{why} (started anyway: --insecure-config)")
+    return settings
 
 
 @contextmanager

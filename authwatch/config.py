@@ -25,10 +25,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from authwatch import yamldoc, zones
 from authwatch.errors import ConfigError, UsageError
+from authwatch.rules import Rule
+from authwatch.rules.schedule import Window
 
 DEFAULT_CORRELATE_MS = 300
 DEFAULT_POLL_INTERVAL = 5.0
@@ -98,6 +100,10 @@ class Settings:
     geoip: GeoSettings = GeoSettings()
     history: HistorySettings = HistorySettings()
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    rules: tuple[Rule, ...] = ()  # none: the built-in policy (every login alerts)
+    quiet_hours: tuple[Window, ...] = ()
+    digest_at: tuple[int, ...] = (8 * 60,)  # minutes after midnight, local
+    secrets: tuple[str, ...] = ()  # key paths whose values, as written in the file, hold secrets
     warnings: tuple[str, ...] = ()
 
     @property
@@ -120,12 +126,20 @@ def find(explicit: str | None = None) -> str | None:
             if not os.path.isfile(named):
                 raise UsageError(f"{named}: no such configuration file (from {how})")
             return named
-    if os.geteuid() == 0:
-        candidate = ROOT_CONFIG
-    else:
-        base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-        candidate = os.path.join(base, "authwatch", "config.yaml")
+    candidate = _default_path()
     return candidate if os.path.isfile(candidate) else None
+
+
+def _default_path() -> str:
+    if os.geteuid() == 0:
+        return ROOT_CONFIG
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return os.path.join(base, "authwatch", "config.yaml")
+
+
+def search_text() -> str:
+    """Where a configuration file was looked for, for a person."""
+    return f"none at {_default_path()}, and no --config or $AUTHWATCH_CONFIG"
 
 
 def load(explicit: str | None = None) -> Settings:
@@ -165,8 +179,11 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None) -> Set
         parsed = section(check, (key,), check.substitute((key,), value))
         if parsed is not _INVALID:
             values[key] = parsed
+    from authwatch.rules import spec
+
+    spec.cross_check(check, values)
     if check.errors:
-        raise ConfigError(check.errors, check.warnings)
+        raise ConfigError(sorted(check.errors, key=_place), sorted(check.warnings, key=_place))
     tz_name = values.get("timezone")
     return Settings(
         file=name,
@@ -180,11 +197,80 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None) -> Set
         geoip=values.get("geoip", GeoSettings()),
         history=_history_settings(values.get("history", {}), values.get("travel", {})),
         delivery=values.get("delivery", DeliverySettings()),
-        warnings=tuple(check.warnings),
+        rules=values.get("rules", ()),
+        quiet_hours=values.get("quiet_hours", ()),
+        digest_at=values.get("digest_at", Settings.digest_at),
+        secrets=_secrets_in_file(doc.data.get("targets")),
+        warnings=tuple(sorted(check.warnings, key=_place)),
     )
 
 
+def _secrets_in_file(targets: Any) -> tuple[str, ...]:
+    """The targets whose URL, as written in the file (before ${NAME} is
+    replaced), holds a password or a token: a file with these must not be
+    readable by others. A user name alone is not a secret."""
+    found = []
+    for name, spec in (targets or {}).items() if isinstance(targets, dict) else ():
+        url = spec.get("url") if isinstance(spec, dict) else spec
+        if isinstance(url, str) and url_secrets(_ENV.sub("", url), user=False):
+            found.append(f"targets.{name}")
+    return tuple(found)
+
+
+def insecure(settings: Settings) -> str | None:
+    """Why the service must not start with this configuration file, or None:
+    the file holds secrets (target URLs with passwords or tokens) and group or
+    others may read it, or anyone may write it (and so redirect alerts, or
+    name the program run for sendmail://)."""
+    if settings.file is None:
+        return None
+    try:
+        mode = os.stat(settings.file).st_mode
+    except OSError:
+        return None
+    fix = f"run 'chmod 600 {settings.file}'"
+    if mode & 0o002:
+        return f"{settings.file}: anyone may change it (mode {mode & 0o777:04o}): {fix}"
+    if settings.secrets and mode & 0o044:
+        who = " and ".join(w for w, bit in (("group", 0o040), ("others", 0o004)) if mode & bit)
+        return (f"{settings.file}: holds secrets ({', '.join(settings.secrets)}) and is readable by {who} "
+                f"(mode {mode & 0o777:04o}): {fix}, or take the secrets from the environment with ${{NAME}}")
+    return None
+
+
+# Query keys of a target URL that are not secret (the rest may be tokens).
+_NOT_SECRET = {"to", "from", "cc", "bcc", "mode", "format", "bin", "name", "smtp", "cto", "rto", "timeout", "verify"}
+
+
+def url_secrets(url: str, user: bool = True) -> list[str]:
+    """The parts of a target URL that may be secret (password, tokens in the
+    path, query values, and with `user` the user name, which some services
+    use as a token), longest first, raw and percent-decoded."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or "", (parts.username or "") if user else ""]
+        found += parts.path.split("/")
+        found += [v for k, v in parse_qsl(parts.query) if k.lower().lstrip("+-:") not in _NOT_SECRET]
+    except ValueError:
+        return []
+    if parts.scheme.lower() in ("slack", "discord") and parts.hostname:
+        found.append(parts.hostname)  # these carry a token where a host would be
+    out = set()
+    for s in found:
+        for form in (s, unquote(s)):
+            if len(form) >= 6:
+                out.add(form)
+    return sorted(out, key=len, reverse=True)
+
+
 _INVALID = object()
+_PLACE = re.compile(r":(\d+):(\d+): ")
+
+
+def _place(message: str) -> tuple[int, int]:
+    """(line, column) of a `file:line:col: ...` message, to list them in file order."""
+    m = _PLACE.search(message)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
 class _Checker:
@@ -208,10 +294,23 @@ class _Checker:
     def warn(self, path: tuple, message: str, key: bool = False) -> None:
         self.warnings.append(self._say(path, message, key))
 
-    def unknown(self, path: tuple, key: Any, known: Mapping | tuple) -> None:
+    def unknown(self, path: tuple, key: Any, known: Mapping | tuple, fatal: bool = False) -> None:
+        """An unknown key: a warning (it is ignored), or with `fatal` an error
+        (where ignoring it would change what the rest means)."""
         close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(map(str, known)))}"
-        self.warn(path, f"unknown key {key!r} (ignored){hint}", key=True)
+        if fatal:
+            self.errors.append(self._say(path, f"unknown key {key!r}{hint}", key=True))
+        else:
+            self.warn(path, f"unknown key {key!r} (ignored){hint}", key=True)
+
+    def choice(self, path: tuple, value: Any, choices: tuple[str, ...], what: str) -> Any:
+        """`value` if it is one of `choices`, else an error with a "did you mean"."""
+        if isinstance(value, str) and value in choices:
+            return value
+        close = difflib.get_close_matches(str(value), choices, n=1) if isinstance(value, str) else []
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return self.error(path, f"expected {what}: {_or(choices)}, got {value!r}{hint}")
 
     def substitute(self, path: tuple, value: Any) -> Any:
         """Replace ${NAME} in every string under `value`."""
@@ -259,6 +358,10 @@ def parse_duration(value: Any, bare_seconds: bool = False) -> timedelta | None:
         return timedelta(seconds=value) if bare_seconds else None
     m = _DURATION.match(value) if isinstance(value, str) else None
     return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)]) if m else None
+
+
+def _or(choices: tuple[str, ...]) -> str:
+    return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
 
 
 def _type_name(value: Any) -> str:
@@ -355,12 +458,13 @@ def _duration(check: _Checker, path: tuple, value: Any, least: timedelta, most: 
               bare_seconds: bool = False) -> Any:
     d = parse_duration(value, bare_seconds)
     if d is None or not least <= d <= most:
-        return check.error(path, f"expected a duration from {_say_duration(least)} to {_say_duration(most)} "
+        return check.error(path, f"expected a duration from {say_duration(least)} to {say_duration(most)} "
                                  f"such as 30s, 10m, 12h, 7d or 26w{', or off' if off else ''}, got {value!r}")
     return d
 
 
-def _say_duration(d: timedelta) -> str:
+def say_duration(d: timedelta) -> str:
+    """A duration as the configuration writes it: 30m, 1.5h, 7d."""
     seconds = d.total_seconds()
     if not seconds:
         return "0s"
@@ -532,6 +636,18 @@ def _delivery(check: _Checker, path: tuple, value: Any) -> Any:
     return settings
 
 
+def _rules_section(name: str) -> Callable[[_Checker, tuple, Any], Any]:
+    """A section checked in authwatch/rules/spec.py (imported when used:
+    it builds on the helpers above)."""
+
+    def check_section(check: _Checker, path: tuple, value: Any) -> Any:
+        from authwatch.rules import spec
+
+        return getattr(spec, name)(check, path, value)
+
+    return check_section
+
+
 SECTIONS: dict[str, Callable[[_Checker, tuple, Any], Any]] = {
     "state": _state,
     "sources": _sources,
@@ -543,4 +659,7 @@ SECTIONS: dict[str, Callable[[_Checker, tuple, Any], Any]] = {
     "history": _history,
     "travel": _travel,
     "delivery": _delivery,
+    "quiet_hours": _rules_section("quiet_hours"),
+    "digest_at": _rules_section("digest_at"),
+    "rules": _rules_section("rules"),
 }

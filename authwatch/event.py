@@ -25,6 +25,9 @@ KEY_FOUND = "key_found"  # Accepted key ... found at FILE:LINE (VERBOSE)
 FORGED = "forged"  # an auth result written by something that is not sshd
 
 KINDS = (LOGIN, FAILURE, INVALID_USER, LOGOUT, SESSION, DISCONNECT, PARTIAL, KEY_FOUND, FORGED)
+# Made by the rules, not parsed: many events summed up in one message.
+SUMMARY = "summary"  # a `summarize` rule's window: counts per address and user
+DIGEST = "digest"  # alerts deferred (quiet hours, `digest` rules), sent as one
 
 # Session types, as the JSON schema names them.
 SHELL, EXEC, SFTP, UNKNOWN = "shell", "exec", "sftp", "unknown"
@@ -71,6 +74,46 @@ class Travel(NamedTuple):
     end: Spot  # "to" in JSON
     km: int  # distance minus both accuracy radii
     kmh: int  # that distance over the time between the logins
+
+
+class Summary(NamedTuple):
+    """What a `summarize` rule counted in one window (event kind `summary`)."""
+
+    start: datetime  # the first event of the window
+    end: datetime  # when the window closed
+    total: int  # events counted
+    kinds: tuple[tuple[str, int], ...]  # (kind, count), most first
+    ips: tuple[tuple[str, int], ...]  # (address, count), most first; at most TOP shown
+    users: tuple[tuple[str, int], ...]
+    hosts: tuple[tuple[str, int], ...]
+    ip_count: int  # distinct addresses (ips holds the top ones)
+    user_count: int
+
+
+class Deferred(NamedTuple):
+    """One alert held for a digest, as the digest lists it."""
+
+    id: str  # the alert it would have been
+    time: datetime
+    severity: str
+    rule: str | None
+    kind: str
+    host: str | None
+    user: str | None
+    ip: str | None
+    country_code: str | None
+    why: str  # the first reason, or the rule's name
+
+
+class Digest(NamedTuple):
+    """Alerts deferred by quiet hours or `digest` rules (event kind `digest`)."""
+
+    start: datetime  # the first deferred alert
+    end: datetime  # when it was sent
+    alerts: tuple[Deferred, ...]  # in time order, at most DIGEST_SHOWN
+    total: int  # alerts deferred (more than listed when very many)
+
+
 class Forged(NamedTuple):
     """Who really wrote a line that claims to be sshd's (journal fields the
     sender cannot set), and what the line claimed."""
@@ -113,6 +156,9 @@ class Event(NamedTuple):
     travel: Travel | None = None
     after_failures: int = 0  # failed attempts from this IP or for this user in the window before
     key_name: str | None = None  # the key's comment in authorized_keys
+    # Made by the rules (authwatch/rules/): kind `summary` and `digest` only.
+    summary: Summary | None = None
+    digest: Digest | None = None
 
 
 def event_id(event: Event) -> str:
@@ -144,7 +190,28 @@ def to_json(event: Event) -> dict[str, Any]:
     d["geo"] = event.geo._asdict() if event.geo else None
     d["novelty"] = list(event.novelty)
     d["travel"] = _travel_json(event.travel) if event.travel else None
+    d["summary"] = _summary_json(event.summary) if event.summary else None
+    d["digest"] = _digest_json(event.digest) if event.digest else None
     return d
+
+
+def _summary_json(s: Summary) -> dict[str, Any]:
+    d = s._asdict()
+    d["start"], d["end"] = s.start.isoformat(), s.end.isoformat()
+    for key in ("kinds", "ips", "users", "hosts"):
+        d[key] = [list(pair) for pair in d[key]]
+    return d
+
+
+def _digest_json(g: Digest) -> dict[str, Any]:
+    return {"start": g.start.isoformat(), "end": g.end.isoformat(), "alerts": [deferred_json(a) for a in g.alerts],
+            "total": g.total}
+
+
+def deferred_json(d: Deferred) -> dict[str, Any]:
+    item = d._asdict()
+    item["time"] = d.time.isoformat()
+    return item
 
 
 def _travel_json(t: Travel) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from authwatch import event as ev
 from authwatch.enrich import describe
-from authwatch.event import Event, to_json
+from authwatch.event import Deferred, Event, event_id, to_json
 from authwatch.rules import Decision
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -31,10 +31,13 @@ def printable(value: Any, limit: int = MAX_SHOWN) -> str:
 def json_line(event: Event, decision: Decision | None, alert_id: str | None = None) -> str:
     d = to_json(event)
     d["alert"] = (
-        {"id": alert_id, "severity": decision.severity, "rule": decision.rule, "reasons": list(decision.reasons)}
-        if decision is not None and decision.action == "alert"
+        {"id": alert_id or event_id(event), "severity": decision.severity, "rule": decision.rule,
+         "reasons": list(decision.reasons), "targets": list(decision.targets), "held": decision.action == "digest"}
+        if decision is not None and decision.action in ("alert", "digest")
         else None
     )
+    if decision is not None and decision.trace is not None:
+        d["explain"] = list(decision.trace)
     return json.dumps(d, ensure_ascii=False)
 
 
@@ -48,11 +51,15 @@ _TITLES = {
     ev.PARTIAL: "PARTIAL",
     ev.KEY_FOUND: "KEY",
     ev.FORGED: "FORGED",
+    ev.SUMMARY: "SUMMARY",
+    ev.DIGEST: "DIGEST",
 }
 
 
 def block(event: Event, decision: Decision | None) -> str:
     """A readable block for a person at a terminal."""
+    if event.summary is not None or event.digest is not None:
+        return _report(event, decision)
     who = printable(event.user) if event.user is not None else "?"
     head = f"{_TITLES.get(event.kind, event.kind.upper())}  {who}@{printable(event.host or '?')}"
     if event.ip:
@@ -81,12 +88,59 @@ def block(event: Event, decision: Decision | None) -> str:
         rows.append(("detail", printable(event.detail)))
     if event.kind == ev.LOGIN:
         rows += _history_rows(event)
-    if decision is not None and decision.action == "alert":
-        why = "; ".join(decision.reasons) or "-"
-        rows.append(("why", f"{printable(why)}  [{decision.severity}" + (f", rule: {printable(decision.rule)}]" if decision.rule else "]")))
+    rows += _decision_rows(decision)
     if event.source:
         rows.append(("source", printable(event.source, 400)))
+    return _rows(head, rows)
+
+
+def _rows(head: str, rows: list[tuple[str, str]]) -> str:
     return head + "\n" + "".join(f"    {k:<9} {v}\n" for k, v in rows)
+
+
+def _decision_rows(decision: Decision | None) -> list[tuple[str, str]]:
+    rows = []
+    if decision is not None and decision.action in ("alert", "digest"):
+        why = "; ".join(decision.reasons) or "-"
+        rows.append(("why", f"{printable(why)}  [{decision.severity}" + (f", rule: {printable(decision.rule)}]" if decision.rule else "]")
+                     + ("  held for the digest" if decision.action == "digest" else "")))
+    if decision is not None and decision.trace is not None:
+        rows += [("rules" if i == 0 else "", printable(line, 400)) for i, line in enumerate(decision.trace)]
+    return rows
+
+
+def _report(event: Event, decision: Decision | None) -> str:
+    """A summary or a digest."""
+    where = f"  on {printable(event.host)}" if event.host else ""
+    s, g = event.summary, event.digest
+    if s is not None:
+        head = f"SUMMARY  {printable(event.detail or '?')}{where}"
+        rows = [("window", f"{_local(s.start)} - {_local(s.end)}")]
+        for label, pairs, n in (("addresses", s.ips, s.ip_count), ("users", s.users, s.user_count),
+                                ("hosts", s.hosts, len(s.hosts))):
+            if pairs and (label != "hosts" or len(pairs) > 1):
+                more = f", ... ({n:,} in all)" if n > len(pairs) else ""
+                rows.append((label, printable(", ".join(f"{k} ({c:,})" for k, c in pairs) + more, 1000)))
+    else:
+        head = f"DIGEST  {g.total:,} alert{'s' if g.total != 1 else ''} held{where}"
+        rows = [("time", _time(event)), ("held", f"{_local(g.start)} - {_local(g.end)}")]
+        rows += [("alert", printable(f"{_local(a.time)}  {_held_who(a)} — {a.why}  [{a.severity}"
+                                     + (f", rule: {a.rule}]" if a.rule else "]"), 400)) for a in g.alerts]
+        if g.total > len(g.alerts):
+            rows.append(("alert", f"... and {g.total - len(g.alerts):,} more"))
+    return _rows(head, rows + _decision_rows(decision))
+
+
+def _held_who(a: Deferred) -> str:
+    """alice@web1 from 198.51.100.7 (BR), or the host alone (a summary)."""
+    if a.user is None and a.ip is None:
+        return a.host or "several hosts"
+    who = f"{a.user or '?'}@{a.host or '?'}"
+    return who + (f" from {a.ip}" + (f" ({a.country_code})" if a.country_code else "") if a.ip else "")
+
+
+def _local(t) -> str:
+    return t.isoformat(sep=" ", timespec="seconds")
 
 
 def _geo_rows(event: Event) -> list[tuple[str, str]]:

@@ -9,7 +9,11 @@ half a million calls a second cost more than the enrichment of most events. One 
 in the store (history) also has `changes(final) -> HistoryChanges | None` and
 `saved(changes)`: what it changed is written in the same transaction as the
 alerts and the positions, then acknowledged; a failed write keeps it for the
-next one.
+next one. The rules engine keeps state the same way (cooldowns, alerts held
+for the digest, summary windows), and also makes alerts of its own as time
+passes (summaries, digests): in a replay when the events' time passes their
+moment, and at the end of input; in the service when `tick(now)` is called
+with the wall clock.
 
 Positions are acknowledged end to end. A source hands in each batch of
 events with the position it reached after them; that position is written
@@ -17,10 +21,9 @@ events with the position it reached after them; that position is written
 batch, and of every batch before it, has left the correlator. A login held
 for its session line therefore keeps the saved position before its batch: a
 crash during the hold re-reads it, and the stable alert id makes the re-read
-harmless (history, too, counts a sighting only once). Positions of batches
-that raised no alert are written lazily (at most every `position_interval`
-seconds, and on `flush()`): re-reading a few lines without alerts after a
-crash costs nothing, an fsync per line does.
+harmless. Positions of batches that raised no alert are written lazily (at
+most every `position_interval` seconds, and on `flush()`): re-reading a few
+lines without alerts after a crash costs nothing, an fsync per line does.
 
 If the store cannot be written (disk full, database locked), the alerts and
 positions stay here, StoreError is raised, and every later call writes them
@@ -37,9 +40,11 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from authwatch.alert import Alert
+from authwatch.config import Settings
 from authwatch.correlate import Correlator
 from authwatch.event import Event, event_id
-from authwatch.rules import DECIDED_KINDS, IGNORE, Decision, decide
+from authwatch.rules import IGNORE, Decision
+from authwatch.rules.engine import Engine, Output
 from authwatch.store import Position, Store
 
 Enricher = Callable[[Event], Event]
@@ -64,18 +69,30 @@ class Pipeline:
         log_time: bool = False,
         report_all: bool = True,
         queue: bool = True,
+        rules: Engine | None = None,
+        explain: bool = False,
         position_interval: float = 5.0,
     ):
-        """`log_time`: holds are measured in the events' own time (replay),
-        not the wall clock (follow). `report_all`: return every event that
-        left the pipeline, not only those that alerted. `queue`: put alerts in
-        the outbox (False: `learn`, which only fills history)."""
+        """`targets`: the targets alerts may be delivered to (an alert goes
+        to those of them its rule names). `log_time`: holds are measured in the
+        events' own time, and the end of input sends what the rules still
+        hold (replay), not the wall clock (follow). `report_all`: return every
+        event that left the pipeline, not only those that alerted. `queue`:
+        decide and put alerts in the outbox (False: `learn`, which only fills
+        history and must not touch the rules' state). `rules`: the engine
+        (default: the built-in policy; a reload may assign `pipeline.rules` a
+        new Engine between two batches, after `flush()`: its state is in the
+        store). `explain`: decisions carry their trace."""
         self.store = store
         self.report_all = report_all
         self.queue = queue
         self.targets = tuple(targets)
         self.correlator = Correlator(hold)
         self._set_enrichers(enrichers)
+        # Without an engine: the built-in policy, alerting every target given.
+        self.rules = rules if rules is not None else Engine(Settings(file=None, state=store.path,
+                                                                     targets=dict.fromkeys(self.targets, {})))
+        self.explain = explain
         self.log_time = log_time
         self.position_interval = position_interval
         self.queued = 0  # alerts that were new to the outbox, in total
@@ -86,12 +103,15 @@ class Pipeline:
         self._alerts: list[Alert] = []  # decided, not yet written
         self._written_at = time.monotonic()
 
-    def reconfigure(self, *, targets: Sequence[str], hold: timedelta, enrichers: Sequence[Enricher]) -> None:
+    def reconfigure(self, *, targets: Sequence[str], hold: timedelta, enrichers: Sequence[Enricher],
+                    rules: Engine) -> None:
         """New settings (SIGHUP), keeping what is in flight and what the
-        correlator has learnt. Flush first: the old enrichers' state goes."""
+        correlator has learnt. Flush first: the old enrichers' and rules'
+        unsaved state goes with them."""
         self.targets = tuple(targets)
         self.correlator.hold = hold
         self._set_enrichers(enrichers)
+        self.rules = rules
 
     def _set_enrichers(self, enrichers: Sequence[Enricher]) -> None:
         self.enrichers = tuple(enrichers)
@@ -115,21 +135,31 @@ class Pipeline:
         self.correlator.learn(events)
 
     def tick(self, now: datetime) -> list[Result]:
-        """Let out logins whose hold ran out by `now`."""
-        return self._finish(self.correlator.flush(now))
+        """Let out logins whose hold ran out by `now`, and what the rules
+        made due by then (summaries at the end of their window, the digest at
+        the end of quiet hours). The service calls it with the wall clock;
+        `next_deadline()` says when it must be called next."""
+        return self._finish(self.correlator.flush(now), now=now)
 
     def drain(self) -> list[Result]:
         """End of input: let everything out, and write every position and
-        all enricher state."""
+        all enricher state; in log time (replay), also the summaries and
+        digest the rules still hold."""
         return self._finish(self.correlator.drain(), final=True)
 
     def next_deadline(self) -> datetime | None:
-        """When the oldest held login must go out at the latest."""
-        return self.correlator.next_deadline()
+        """When `tick` must be called at the latest: the oldest held login
+        must go out, or the rules have something due."""
+        held, due = self.correlator.next_deadline(), self.rules.next_due
+        return min(held, due) if held is not None and due is not None else held or due
+
+    def holding(self) -> bool:
+        """A login is held for its session line."""
+        return self.correlator.next_deadline() is not None
 
     def flush(self) -> None:
-        """Write what is waiting (alerts, acknowledged positions, enricher
-        state) now."""
+        """Write what is waiting (alerts, acknowledged positions, enricher and
+        rules state) now."""
         self._write(self._changes(False))
 
     @property
@@ -137,35 +167,45 @@ class Pipeline:
         """Alerts are waiting for the store (a write failed)."""
         return bool(self._alerts)
 
-    def _finish(self, events: list[Event], final: bool = False) -> list[Result]:
+    def _finish(self, events: list[Event], final: bool = False, now: datetime | None = None) -> list[Result]:
         self._released += len(events)
         batches = self._batches
         while batches and batches[0][0] <= self._released:
             position = batches.popleft()[1]
             self._positions[position.source] = position
-        results = []
-        alerts = []
+        results: list[Result] = []
+        alerts: list[Alert] = []
         for enrich_all in self._batch:
             events = enrich_all(events)
         enrichers = self._each
         report_all = self.report_all
+        rules = self.rules
+        kinds = rules.kinds if self.queue else frozenset()
+        explain = self.explain
         for e in events:
             for enrich in enrichers:
                 e = enrich(e)
-            if e.kind not in DECIDED_KINDS:
+            if e.kind not in kinds:
                 if report_all:
                     results.append(Result(e, IGNORE, None))
                 continue
-            decision = decide(e)
+            if rules.next_due is not None and e.time >= rules.next_due:
+                self._made(rules.due(e.time), results, alerts)
+            decision = rules.decide(e, explain)
             if decision.action == "alert":
-                alert = Alert(event_id(e), e, decision.severity, decision.rule, list(decision.reasons), self.targets)
+                alert = self._alert(event_id(e), e, decision)
                 alerts.append(alert)
                 results.append(Result(e, decision, alert))
-            elif report_all:
+            elif report_all or decision.action == "digest":
                 results.append(Result(e, decision, None))
         if self.queue:
+            last = now or (events[-1].time if events else None)
+            if last is not None and rules.next_due is not None and last >= rules.next_due:
+                self._made(rules.due(last), results, alerts)
+            if final and self.log_time:
+                self._made(rules.flush(), results, alerts)
             self._alerts.extend(alerts)
-        changes = self._changes(final)  # called for every batch: enrichers count here
+        changes = self._changes(final)  # asked for every batch: the enrichers count here
         if (
             self._alerts
             or changes
@@ -176,14 +216,28 @@ class Pipeline:
         return results
 
     def _changes(self, final: bool) -> list[tuple]:
-        return [(e, c) for e in self._stateful if (c := e.changes(final)) is not None]
+        stateful = (self._stateful + [self.rules]) if self.queue else self._stateful
+        return [(e, c) for e in stateful if (c := e.changes(final)) is not None]
 
     def _write(self, changes: list[tuple]) -> None:
         if not (self._alerts or self._positions or changes):
             return
         self.queued += self.store.enqueue(self._alerts, list(self._positions.values()), [c for _, c in changes])
-        for enricher, c in changes:
-            enricher.saved(c)
+        for stateful, c in changes:
+            stateful.saved(c)
         self._alerts = []
         self._positions = {}
         self._written_at = time.monotonic()
+
+    def _alert(self, alert_id: str, e: Event, decision: Decision) -> Alert:
+        deliverable = self.targets
+        targets = tuple(t for t in decision.targets if t in deliverable)
+        return Alert(alert_id, e, decision.severity, decision.rule, list(decision.reasons), targets)
+
+    def _made(self, outputs: list[Output], results: list[Result], alerts: list[Alert]) -> None:
+        """Summaries and digests the rules made: queued and reported like alerts."""
+        for o in outputs:
+            alert = self._alert(o.id, o.event, o.decision) if o.decision.action == "alert" else None
+            if alert is not None:
+                alerts.append(alert)
+            results.append(Result(o.event, o.decision, alert))

@@ -35,7 +35,7 @@ from authwatch.errors import UserError
 from authwatch.notice import Notice
 from authwatch.output import summary
 from authwatch.pipeline import Pipeline, Result
-from authwatch.replay import REPLAY_HOLD
+from authwatch.rules.engine import Engine
 from authwatch.sources import Source, configured
 from authwatch.sources.file import FileSource
 from authwatch.statelock import StateLock
@@ -67,7 +67,7 @@ class Service:
                  scan: bool = False):
         """`config_file`: what SIGHUP reloads (None: the search path again).
         `from_start`: files never followed are read from their beginning,
-        not their end. `scan`: one pass for cron (holds in log time)."""
+        not their end. `scan`: one pass for cron."""
         self.settings = settings
         self.config_file = config_file
         self.from_start = from_start
@@ -159,7 +159,7 @@ class Service:
             component.start()
         try:
             while True:
-                idle = self.pipeline.next_deadline() is None
+                idle = not self.pipeline.holding()
                 if self._stop and (idle or self._store_notice.current):
                     break
                 if self._reload and idle:
@@ -175,11 +175,13 @@ class Service:
     def scan(self) -> int:
         """Read everything new once, let every login out, and return how many
         alerts were queued. Raises StoreError if the store cannot be written
-        (nothing is lost: the positions did not move)."""
+        (nothing is lost: the positions did not move). Digests and summaries
+        the rules hold go out when they are due by the wall clock, as in the
+        service: a scan every minute does not send them every minute."""
         assert self.pipeline is not None
         queued = self.pipeline.queued
         self._cycle()
-        if self.pipeline.next_deadline() is not None and self.settings.correlate_ms:
+        if self.pipeline.holding():
             # a login at the very end may have its session line written in a moment
             self._waker.wait(self.settings.correlate_ms / 1000)
             self._cycle()
@@ -205,6 +207,7 @@ class Service:
                 if batch.earlier:
                     pipeline.learn(batch.earlier)
                 self._log_results(pipeline.feed(batch.events, _now(), batch.position))
+                self._log_results(pipeline.tick(_now()))  # a long backlog does not pile up behind a hold
                 if self._stop and not self.scanning:
                     break
         self._log_results(pipeline.tick(_now()))
@@ -302,13 +305,9 @@ class Service:
         missing = missing_geoip(self.settings)
         if missing:  # said once by the service; cron would mail it every minute: `authwatch check` says it too
             log.log(logging.INFO if self.scanning else logging.WARNING, "%s", missing)
-        hold = timedelta(milliseconds=self.settings.correlate_ms)
-        if self.scanning:
-            # cron: logins wait for their session line in log time, as in replay
-            return Pipeline(self.store, targets=tuple(self.settings.targets), hold=REPLAY_HOLD if hold else hold,
-                            enrichers=[self.enricher], log_time=True, report_all=False)
-        return Pipeline(self.store, targets=tuple(self.settings.targets), hold=hold, enrichers=[self.enricher],
-                        report_all=False)
+        return Pipeline(self.store, targets=tuple(self.settings.targets),
+                        hold=timedelta(milliseconds=self.settings.correlate_ms), enrichers=[self.enricher],
+                        rules=Engine(self.settings, self.store), report_all=False)
 
     def _say_enricher_warnings(self) -> None:
         for warning in self.enricher.take_warnings():
@@ -333,7 +332,7 @@ class Service:
             log.warning("targets, delivery: changes take effect at the next start (systemctl restart authwatch)")
         assert self.pipeline is not None and self.store is not None
         try:
-            self.pipeline.flush()  # what the old enricher learnt
+            self.pipeline.flush()  # what the old enricher and rules learnt
         except StoreError as e:
             log.error("configuration not reloaded: %s", e)
             self._reload = True  # again once the store can be written
@@ -341,7 +340,7 @@ class Service:
         self.settings = new
         self.enricher = Enricher(new, self.store)
         self.pipeline.reconfigure(targets=tuple(new.targets), hold=timedelta(milliseconds=new.correlate_ms),
-                                  enrichers=[self.enricher])
+                                  enrichers=[self.enricher], rules=Engine(new, self.store))
         for source in self.sources.values():
             source.retune(new.tz or timezone.utc)
         self._refresh_sources(starting=True)

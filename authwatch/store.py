@@ -1,4 +1,5 @@
-"""The state store: source positions, the outbox, and per-user history.
+"""The state store: source positions, the outbox, per-user history, and the
+rules' cooldowns, digests and summary windows.
 
 One narrow interface; SQLite in WAL mode behind it. No SQL lives anywhere else.
 The schema has a version (`PRAGMA user_version`) and every change to it is a
@@ -117,7 +118,31 @@ MIGRATIONS: list[str] = [
     -- a target's queue in order (rowid follows alerts.seq) without sorting
     CREATE INDEX deliveries_queue ON deliveries(target, state);
     """,
-    # 4: the line number a file position is at, so that events read in follow
+    # 4: rules (authwatch/rules/engine.py): cooldowns, alerts held for the
+    # next digest (quiet hours, `digest` rules), open summary windows.
+    # Digests and summaries are alerts whose event has kind "digest" or
+    # "summary", with their lines and counts in the event JSON.
+    """
+    CREATE TABLE rule_cooldowns (
+        rule    TEXT NOT NULL,
+        host    TEXT NOT NULL,
+        user    TEXT NOT NULL,
+        ip      TEXT NOT NULL,
+        alerted REAL NOT NULL,          -- Unix time (of the event) of the last alert
+        PRIMARY KEY (rule, host, user, ip)
+    ) WITHOUT ROWID;
+    CREATE TABLE digest_held (
+        alert_id TEXT PRIMARY KEY,      -- the alert it would have been
+        held     REAL NOT NULL,         -- Unix time (of the event)
+        item     TEXT NOT NULL,         -- JSON: its line in the digest (event.Deferred)
+        targets  TEXT NOT NULL          -- JSON list of target names
+    );
+    CREATE TABLE summary_windows (
+        rule  TEXT PRIMARY KEY,         -- the rule's name
+        tally TEXT NOT NULL             -- JSON (rules/tally.py)
+    );
+    """,
+    # 5: the line number a file position is at, so that events read in follow
     # mode keep a meaningful `path:line` source
     """
     ALTER TABLE positions ADD COLUMN line INTEGER;
@@ -168,6 +193,24 @@ class HistoryChanges(NamedTuple):
     entries: list[tuple]  # (host, user, kind, value, first_seen, last_seen, count, label, asn)
     expire_before: float | None = None  # delete entries last seen before this
     failures: list[tuple] | None = None  # a full snapshot of the failure counts, replacing the stored one
+
+
+class RuleChanges(NamedTuple):
+    """What the rules engine changed since its last save, written with the
+    alerts it decided (see `enqueue`)."""
+
+    cooldowns: list[tuple]  # (rule, host, user, ip, alerted)
+    cooldowns_before: float | None  # forget cooldowns of alerts before this
+    held: list[tuple]  # (alert_id, held, item JSON, targets JSON)
+    released: list[str]  # alert ids sent in a digest
+    windows: list[tuple]  # (rule, tally JSON): open summary windows
+    closed: list[str]  # rules whose window closed
+
+
+class RuleState(NamedTuple):
+    cooldowns: list[tuple]  # (rule, host, user, ip, alerted)
+    held: list[tuple]  # (alert_id, held, item JSON, targets JSON), oldest first
+    windows: list[tuple]  # (rule, tally JSON)
 
 
 class HistoryRow(NamedTuple):
@@ -299,11 +342,11 @@ class Store:
     # -- the outbox --------------------------------------------------------
 
     def enqueue(self, alerts: Iterable[Alert], positions: Position | Iterable[Position] | None = (),
-                changes: Iterable[HistoryChanges] = ()) -> int:
+                changes: Iterable[HistoryChanges | RuleChanges] = ()) -> int:
         """Write alerts (each once: an id already queued is left alone) and,
         in the same transaction, the positions reached by the sources that
-        produced them (one or several) and what history learned from the same
-        events. Returns how many alerts were new."""
+        produced them (one or several) and what history and the rules learned
+        from the same events. Returns how many alerts were new."""
         if positions is None:
             positions = ()
         elif isinstance(positions, Position):
@@ -328,7 +371,10 @@ class Store:
                             [(alert.id, target, now, now) for target in alert.targets],
                         )
                 for c in changes:
-                    self._save_history(c)
+                    if isinstance(c, RuleChanges):
+                        self._save_rules(c)
+                    else:
+                        self._save_history(c)
                 for position in positions:
                     self._save_position(position, now)
         except sqlite3.Error as e:
@@ -343,6 +389,29 @@ class Store:
             "cursor=excluded.cursor, line=excluded.line, updated=excluded.updated",
             (*p, now),
         )
+
+    # -- rules -------------------------------------------------------------
+
+    def _save_rules(self, c: RuleChanges) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO rule_cooldowns (rule, host, user, ip, alerted) "
+                            "VALUES (?, ?, ?, ?, ?)", c.cooldowns)
+        if c.cooldowns_before is not None:
+            self.db.execute("DELETE FROM rule_cooldowns WHERE alerted < ?", (c.cooldowns_before,))
+        self.db.executemany("INSERT OR IGNORE INTO digest_held (alert_id, held, item, targets) VALUES (?, ?, ?, ?)",
+                            c.held)
+        self.db.executemany("DELETE FROM digest_held WHERE alert_id = ?", [(i,) for i in c.released])
+        self.db.executemany("DELETE FROM summary_windows WHERE rule = ?", [(r,) for r in c.closed])
+        self.db.executemany("INSERT OR REPLACE INTO summary_windows (rule, tally) VALUES (?, ?)", c.windows)
+
+    def rule_state(self) -> RuleState:
+        try:
+            return RuleState(
+                self.db.execute("SELECT rule, host, user, ip, alerted FROM rule_cooldowns").fetchall(),
+                self.db.execute("SELECT alert_id, held, item, targets FROM digest_held ORDER BY held").fetchall(),
+                self.db.execute("SELECT rule, tally FROM summary_windows").fetchall(),
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"state store {self.path}: {e}") from None
 
     # -- history -----------------------------------------------------------
 

@@ -26,10 +26,9 @@ from typing import Any, NamedTuple
 
 from authwatch.deliver import inert
 from authwatch.deliver.inert import clean
-from authwatch.rules import SEVERITIES
+from authwatch.rules import DEFAULT_REASON, SEVERITIES
 from authwatch.store import Outgoing
 
-BUILT_IN_DEFAULT = "every login alerts (built-in default)"
 WARNING_LINE = "If this was not you, take action immediately."
 DIGEST_LINES = 100  # alerts listed one per line in a digest; the rest are counted
 
@@ -100,6 +99,10 @@ def render(row: Outgoing, tz: tzinfo, reverse_dns: Callable[[str], str | None] |
     e = row.event if isinstance(row.event, dict) else {}
     if e.get("kind") == "notice":
         return _notice(row, e)
+    if e.get("kind") == "summary" and isinstance(e.get("summary"), dict):
+        return _summary(row, e, e["summary"], tz)
+    if e.get("kind") == "digest" and isinstance(e.get("digest"), dict):
+        return _digest(row, e, e["digest"], tz)
     kind = str(e.get("kind") or "event")
     host = clean(e.get("host") or "?", 64)
     user = clean(e.get("user")) if e.get("user") is not None else None
@@ -142,6 +145,8 @@ def summary_line(row: Outgoing, tz: tzinfo) -> str:
     e = row.event if isinstance(row.event, dict) else {}
     if e.get("kind") == "notice":
         return f"{_when(e.get('time'), tz)}  {clean(e.get('detail') or row.rule or 'notice')}"
+    if e.get("kind") in ("summary", "digest"):
+        return f"{_when(e.get('time'), tz)}  {clean(e.get('host') or 'several hosts', 64)} — {_first_reason(row)}"
     geo = e.get("geo") if isinstance(e.get("geo"), dict) else {}
     tag, _ = _why(row, e)
     return f"{_when(e.get('time'), tz)}  {_who_where(e, geo)} — {tag}"
@@ -202,6 +207,68 @@ def _notice(row: Outgoing, e: dict) -> Message:
     )
 
 
+def _summary(row: Outgoing, e: dict, s: dict, tz: tzinfo) -> Message:
+    """A summarize rule's window: counts per address and user."""
+    host = clean(e.get("host") or "several hosts", 64)
+    rule = clean(row.rule or e.get("detail") or "summary", 100)
+    reason = _first_reason(row)
+    rows = [("Window", f"{_when(s.get('start'), tz)} to {_when(s.get('end'), tz)}"),
+            ("Counted", _number(s.get("total"))),
+            ("Addresses", _number(s.get("ip_count"))),
+            ("Users", _number(s.get("user_count")))]
+    lines: list[str] = []
+    for title, key in (("Most active addresses", "ips"), ("Most tried users", "users"), ("Hosts", "hosts")):
+        pairs = [p for p in s.get(key) or [] if isinstance(p, list) and len(p) == 2][:20]
+        if pairs and (key != "hosts" or len(pairs) > 1):
+            width = max(len(clean(v, 64)) for v, _ in pairs)
+            lines += ["", f"{title}:", *(f"  {clean(v, 64):<{width}}  {_number(n)}" for v, n in pairs)]
+    rows.append(("Severity", row.severity + f", rule: {rule}"))
+    level = f"{row.severity.upper()} " if row.severity in ("high", "critical") else ""
+    return Message(
+        key=row.alert_id,
+        subject=f"[authwatch] {level}{host}: {reason} — {rule}",
+        headline=f"SSH summary on {host}: {reason}.",
+        rows=tuple(rows),
+        lines=tuple(lines),
+        footer=f"authwatch summary {row.alert_id}",
+        notify_type=_NOTIFY_TYPE.get(row.severity, "info"),
+    )
+
+
+def _digest(row: Outgoing, e: dict, g: dict, tz: tzinfo) -> Message:
+    """The alerts held during quiet hours (or by digest rules), one line each."""
+    items = [a for a in g.get("alerts") or [] if isinstance(a, dict)]
+    total = g.get("total") if isinstance(g.get("total"), int) else len(items)
+    lines = tuple(f"- {_held_line(a, tz)}" for a in items[:DIGEST_LINES])
+    if total > min(len(items), DIGEST_LINES):
+        lines += (f"... and {total - min(len(items), DIGEST_LINES):,} more.",)
+    s = "s" if total != 1 else ""
+    level = f"{row.severity.upper()} " if row.severity in ("high", "critical") else ""
+    return Message(
+        key=row.alert_id,
+        subject=f"[authwatch] {level}digest: {total:,} alert{s} held since {_when(g.get('start'), tz)}",
+        headline=f"{total:,} alert{s} held for this digest (quiet hours, or a digest rule), from "
+        f"{_when(g.get('start'), tz)} to {_when(g.get('end'), tz)}:",
+        rows=(),
+        lines=lines,
+        note=WARNING_LINE if any(a.get("kind") == "login" for a in items) else None,
+        footer=f"authwatch digest {row.alert_id}",
+        notify_type=_NOTIFY_TYPE.get(row.severity, "info"),
+    )
+
+
+def _held_line(a: dict, tz: tzinfo) -> str:
+    """time  alice@web1 from 198.51.100.7 (BR) — first login from Brazil for alice  [info, rule: ...]"""
+    who = _who_where(a, {"country_code": a.get("country_code")}) if a.get("user") is not None or a.get("ip") \
+        else clean(a.get("host") or "several hosts", 64)
+    tag = f"{clean(a.get('severity') or 'info', 20)}" + (f", rule: {clean(a['rule'], 100)}" if a.get("rule") else "")
+    return f"{_when(a.get('time'), tz)}  {who} — {clean(a.get('why') or '?', 300)}  [{tag}]"
+
+
+def _first_reason(row: Outgoing) -> str:
+    return clean(row.reasons[0], 300) if isinstance(row.reasons, list) and row.reasons else "?"
+
+
 def _why(row: Outgoing, e: dict) -> tuple[str, list[str]]:
     """(short tag for the subject, the sentences of "Why"). The sentences are
     the alert's reasons, written once by the rules (with the enrichment in
@@ -217,9 +284,9 @@ def _why(row: Outgoing, e: dict) -> tuple[str, list[str]]:
     if row.rule:
         tags.append(clean(row.rule, 60))
     reasons = [clean(r, 300) for r in row.reasons[:10]] if isinstance(row.reasons, list) else []
-    if len(reasons) > 1 and BUILT_IN_DEFAULT in reasons:
-        reasons.remove(BUILT_IN_DEFAULT)
-    tags += [r for r in reasons[:1] if r != BUILT_IN_DEFAULT]
+    if len(reasons) > 1 and DEFAULT_REASON in reasons:
+        reasons.remove(DEFAULT_REASON)
+    tags += [r for r in reasons[:1] if r != DEFAULT_REASON]
     return (tags[0] if tags else "login" if e.get("kind") == "login" else clean(e.get("kind") or "alert", 40)), reasons
 
 

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from email.utils import formataddr
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import apprise
 from apprise import Apprise, AppriseAsset, NotifyFormat
@@ -44,6 +44,7 @@ from apprise.plugins.email import NotifyEmail
 from apprise.plugins.slack import NotifySlack
 
 from authwatch.config import Settings
+from authwatch.config import url_secrets as _secrets_of
 from authwatch.deliver import mail, sendmail
 from authwatch.deliver.message import Message
 from authwatch.errors import ConfigError
@@ -60,7 +61,6 @@ ASSET = AppriseAsset(
 MARKDOWN_SERVICES = {"NotifyMattermost", "NotifyDiscord", "NotifyGuilded", "NotifyZulip", "NotifyRevolt",
                      "NotifyRyver", "NotifyFlock"}
 WEBHOOKS = {"NotifyJSON", "NotifyForm", "NotifyXML"}
-_NOT_SECRET = {"to", "from", "cc", "bcc", "mode", "format", "bin", "name", "smtp", "cto", "rto", "timeout", "verify"}
 
 _apprise_log = logging.getLogger("apprise")
 _apprise_log.setLevel(logging.DEBUG)  # captured per call, for the exact error
@@ -270,26 +270,6 @@ def _describe(e: BaseException) -> str:
 
 def _text(said: Any) -> str:
     return " ".join((said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)).split())
-
-
-def _secrets_of(url: str) -> list[str]:
-    """The parts of a target URL that may be secret (password, tokens in the
-    path, query values), longest first, raw and percent-decoded."""
-    try:
-        parts = urlsplit(url)
-        found = [parts.password or "", parts.username or ""]
-        found += parts.path.split("/")
-        found += [v for k, v in parse_qsl(parts.query) if k.lower().lstrip("+-:") not in _NOT_SECRET]
-    except ValueError:
-        return []
-    if parts.scheme.lower() in ("slack", "discord") and parts.hostname:
-        found.append(parts.hostname)  # these carry a token where a host would be
-    out = set()
-    for s in found:
-        for form in (s, unquote(s)):
-            if len(form) >= 6:
-                out.add(form)
-    return sorted(out, key=len, reverse=True)
 
 
 class Outcome(NamedTuple):

@@ -21,6 +21,7 @@ def setup(tmp_path, port, log_content=None):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"state: {tmp_path}/state.db\nsources: [{log}]\ngeoip: false\n"
                    f"targets:\n  hook: json://127.0.0.1:{port}/alerts\ndelivery:\n  rate_limit: 0\n  retry_first: 1s\n")
+    cfg.chmod(0o600)  # a target URL may hold a token: readable by others, it is refused
     return log, str(cfg)
 
 
@@ -63,3 +64,16 @@ def test_run_delivers_within_a_second_and_stops_cleanly(tmp_path, receiver):
             proc.kill()
     assert proc.returncode == 0, err
     assert "stopped; positions saved" in err
+
+
+def test_a_configuration_others_may_read_with_secrets_in_it_is_refused(tmp_path, cli):
+    log, cfg = setup(tmp_path, free_port(), b"")
+    os.chmod(cfg, 0o644)
+    for command in ("run", "scan"):
+        r = cli(command, "--config", cfg)
+        assert r.code == 4
+        assert r.err == (f"authwatch: error: {cfg}: holds secrets (targets.hook) and is readable by group and "
+                         f"others (mode 0644): run 'chmod 600 {cfg}', or take the secrets from the environment with "
+                         "${NAME}; authwatch refuses to start with it (--insecure-config starts it anyway)\n")
+    r = cli("scan", "--insecure-config", "--config", cfg)
+    assert r.code == 0 and "(started anyway: --insecure-config)" in r.err

@@ -1,0 +1,75 @@
+"""`authwatch check`: what can be known about a configuration without
+sending anything.
+
+Errors (a configuration that cannot be used) are raised while it is loaded
+(`config.load`: ConfigError, each with file, line, column, key path, what was
+expected and a "did you mean"), and by `deliver.targets.build` for a target
+URL that no Apprise plugin accepts (it builds the plugin, connects nowhere).
+The warnings here need more than the file: its permissions, the GeoIP
+databases, and the LogLevel of this host's sshd.
+"""
+
+from __future__ import annotations
+
+from authwatch import config, sshd_loglevel
+from authwatch.config import Settings, say_duration
+from authwatch.enrich.enricher import geoip_problems
+from authwatch.rules import Rule
+
+
+def warnings(settings: Settings) -> list[str]:
+    """Everything worth a warning; raises ConfigError for an unusable target."""
+    if settings.targets:
+        from authwatch.deliver.targets import build  # imports Apprise
+
+        build(settings)
+    out = []
+    why = config.insecure(settings)
+    if why:
+        out.append(f"{why}; the service refuses to start with it (unless --insecure-config)")
+    out += geoip_problems(settings)
+    sshd = sshd_loglevel.problem(sshd_loglevel.effective())
+    if sshd:
+        out.append(sshd)
+    return out
+
+
+def summary(settings: Settings) -> list[str]:
+    """What the configuration sets, in a few lines."""
+    rows = [
+        ("state", settings.state),
+        ("sources", ", ".join(settings.sources)),
+        ("timezone", settings.timezone or f"{settings.tz} (the system's)"),
+        ("targets", ", ".join(settings.targets) or "none: alerts are only printed (replay) or kept in the outbox"),
+    ]
+    if settings.quiet_hours:
+        at = ", ".join(f"{m // 60:02d}:{m % 60:02d}" for m in settings.digest_at)
+        rows.append(("quiet hours", "; ".join(w.text for w in settings.quiet_hours)
+                     + " (the digest goes out at their end" + (f", and at {at} outside them)" if at else ")")))
+    if not settings.rules:
+        rows.append(("rules", "none: every login alerts at info, a forged sshd entry at critical"))
+    width = max(len(label) for label, _ in rows)
+    lines = [f"  {label:<{width}}  {value}" for label, value in rows]
+    if settings.rules:
+        lines.append(f"  {'rules':<{width}}  {len(settings.rules)}, first match wins; a login none matches alerts "
+                     "at info")
+        name_width = max(len(r.name) for r in settings.rules)
+        kinds_width = max(len(",".join(sorted(r.kinds))) for r in settings.rules)
+        lines += [f"    {r.index:>2}  {r.name:<{name_width}}  {','.join(sorted(r.kinds)):<{kinds_width}}  {_does(r)}"
+                  for r in settings.rules]
+    return lines
+
+
+def _does(rule: Rule) -> str:
+    if rule.action == "ignore":
+        return "ignore"
+    if rule.action == "summarize":
+        text = f"summarize: one message per {say_duration(rule.window)} from {rule.threshold:,} events"
+    else:
+        text = f"{rule.action} {rule.severity}"
+    text += " to " + (", ".join(rule.notify) if rule.notify else "all targets")
+    if rule.cooldown:
+        text += f", cooldown {say_duration(rule.cooldown)}"
+    if rule.action != "digest" and rule.severity != "critical":
+        text += f", quiet hours: {rule.during_quiet_hours}"
+    return text

@@ -1,0 +1,229 @@
+"""`authwatch check`: errors and exit codes for a bad configuration, the
+warnings (unknown keys, a rule that can never match, secrets readable by
+others, GeoIP, sshd's LogLevel), target URLs built without sending, and
+sshd's LogLevel read the way sshd reads it (checked against `sshd -T`)."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from authwatch import sshd_loglevel
+from authwatch.sshd_loglevel import LogLevel, from_command, from_file
+
+
+@pytest.fixture(autouse=True)
+def sshd_config(tmp_path, monkeypatch):
+    """This host's sshd is a test file: LogLevel VERBOSE unless a test says otherwise."""
+    path = tmp_path / "sshd_config"
+    path.write_text("LogLevel VERBOSE\n")
+    monkeypatch.setattr(sshd_loglevel, "SSHD_CONFIG", str(path))
+    monkeypatch.setattr(sshd_loglevel, "SSHD_T", ("false",))
+    return path
+
+
+@pytest.fixture
+def write(tmp_path):
+    def write(text: str, mode: int = 0o600) -> str:
+        path = tmp_path / "config.yaml"
+        path.write_text(text)
+        path.chmod(mode)
+        return str(path)
+
+    return write
+
+
+GOOD = """\
+state: {state}
+geoip: false
+timezone: Europe/London
+targets:
+  mail: "mailto://localhost?to=root"
+quiet_hours:
+  - {{days: mon-fri, from: "22:00", to: "07:00"}}
+rules:
+  - name: root
+    match: {{user: root}}
+    action: alert
+    severity: critical
+  - name: failures
+    match: {{kind: failure}}
+    action: summarize
+    window: 10m
+    threshold: 20
+  - name: everything else
+    action: alert
+    cooldown: 30m
+"""
+
+
+def test_a_good_configuration(cli, write, tmp_path):
+    path = write(GOOD.format(state=tmp_path / "state.db"))
+    r = cli("check", "--config", path)
+    assert (r.code, r.err) == (0, "")
+    assert r.out == (
+        f"{path}: valid\n"
+        f"  state        {tmp_path / 'state.db'}\n"
+        "  sources      auto\n"
+        "  timezone     Europe/London\n"
+        "  targets      mail\n"
+        "  quiet hours  mon-fri 22:00-07:00 (the digest goes out at their end, and at 08:00 outside them)\n"
+        "  rules        3, first match wins; a login none matches alerts at info\n"
+        "     1  root             login    alert critical to all targets\n"
+        "     2  failures         failure  summarize: one message per 10m from 20 events to all targets, "
+        "quiet hours: digest\n"
+        "     3  everything else  login    alert info to all targets, cooldown 30m, quiet hours: digest\n"
+    )
+
+
+BAD = """\
+timezone: Europe/Londn
+targets:
+  mail: "mailto://localhost?to=root"
+quiet_hours:
+  - {days: mon-fry, from: "22:00", to: "07:00"}
+rules:
+  - name: office
+    match: {ip: [203.0.113.1/24], usr: alice}
+    action: ignore
+  - name: root
+    match: {user: root}
+    action: alrt
+    notify: [mail, chat]
+"""
+
+
+def test_a_bad_configuration_names_every_mistake(cli, write):
+    path = write(BAD)
+    r = cli("check", "--config", path)
+    assert r.code == 3 and r.out == ""
+    assert r.err.splitlines() == [
+        f"authwatch: error: {path}:1:11: timezone: unknown time zone 'Europe/Londn'; expected an IANA name such "
+        "as Europe/London or UTC",
+        f"authwatch: error: {path}:5:12: quiet_hours[0].days: unknown day 'fry'; days are mon, tue, wed, thu, fri, "
+        "sat, sun (or full names), e.g. mon-fri",
+        f"authwatch: error: {path}:8:18: rules[0].match.ip[0]: 203.0.113.1/24 has bits set after the prefix "
+        "length; did you mean 203.0.113.0/24?",
+        f"authwatch: error: {path}:8:35: rules[0].match.usr: unknown key 'usr'; did you mean 'user'?",
+        f"authwatch: error: {path}:12:13: rules[1].action: expected an action: alert, ignore, digest or "
+        "summarize, got 'alrt'; did you mean 'alert'?",
+    ]
+
+
+@pytest.mark.parametrize("text, error", [
+    ("rules: [", "invalid YAML"),
+    ("", "the file is empty"),
+    ("rules:\n  - {action: alert, notify: chta}\ntargets: {chat: 'json://localhost/x'}\n",
+     "rules[0].notify: expected one of the targets: chat, got 'chta'; did you mean 'chat'?"),
+])
+def test_other_mistakes_exit_3(cli, write, text, error):
+    r = cli("check", "--config", write(text))
+    assert r.code == 3 and error in r.err and "Traceback" not in r.err
+
+
+def test_a_target_url_no_plugin_accepts_is_an_error_without_connecting(cli, write):
+    r = cli("check", "--config", write("targets:\n  mail: 'mailto://localhost?to=root'\n"
+                                       "  pager: 'nosuchservice://token@example.invalid/x'\n"))
+    assert r.code == 3
+    assert ":3:10: targets.pager:" in r.err and "token" not in r.err
+
+
+def test_warnings(cli, write, tmp_path, sshd_config):
+    sshd_config.write_text("Port 22\n")
+    path = write(GOOD.format(state=tmp_path / "state.db").replace("geoip: false\n", "").replace(
+        'targets:\n  mail: "mailto://localhost?to=root"\n',
+        'targets:\n  mail: "mailtos://alerts:hunter2hunter@mail.example.com?to=ops@example.com"\n')
+        + "  - {name: late, match: {user: alice}, action: ignore}\nsurprise: 1\n", mode=0o644)
+    r = cli("check", "--config", path)
+    assert r.code == 0 and r.out.startswith(f"{path}: valid\n")
+    assert r.err.splitlines() == [
+        f"authwatch: warning: {path}:20:5: rules[3]: rule 4 'late' can never match: rule 3 'everything else' "
+        "before it matches every login event",
+        f"authwatch: warning: {path}:21:1: surprise: unknown key 'surprise' (ignored); known keys: correlate_ms, "
+        "delivery, digest_at, geoip, history, poll_interval, quiet_hours, rules, sources, state, targets, timezone, travel",
+        f"authwatch: warning: {path}: holds secrets (targets.mail) and is readable by group and others (mode 0644): "
+        f"run 'chmod 600 {path}', or take the secrets from the environment with ${{NAME}}; the service refuses to "
+        "start with it (unless --insecure-config)",
+        f"authwatch: warning: GeoIP: no database found in {tmp_path / 'geoip'}, {tmp_path / 'system-geoip'}: logins "
+        "show no place or network, and history cannot tell new countries or ASNs; run 'authwatch geoip update' "
+        "(or set geoip: false)",
+        f"authwatch: warning: sshd runs with LogLevel INFO (sshd's default: {sshd_config} does not set it): below "
+        "VERBOSE it does not log the session type (shell, command, SFTP) nor the key file of a login; set "
+        f"'LogLevel VERBOSE' in {sshd_config} and reload sshd",
+    ]
+    assert "hunter2" not in r.err + r.out
+
+
+def test_without_a_file_the_built_in_defaults(cli, tmp_path):
+    r = cli("check")
+    assert r.code == 0
+    first = r.out.splitlines()[0]
+    assert first.startswith(f"no configuration file (none at {tmp_path}/") and first.endswith(
+        "/config.yaml, and no --config or $AUTHWATCH_CONFIG): the built-in defaults hold")
+    assert "  rules     none: every login alerts at info, a forged sshd entry at critical\n" in r.out
+
+
+# -- sshd's LogLevel ------------------------------------------------------------
+
+SSHD_CASES = {
+    "unset": ("Port 22\n", "INFO"),
+    "set": ("LogLevel VERBOSE\n", "VERBOSE"),
+    "equals and case": ("loglevel=debug3\n", "DEBUG3"),
+    "quoted": ('LogLevel "ERROR"\n', "ERROR"),
+    "first wins": ("LogLevel QUIET\nLogLevel VERBOSE\n", "QUIET"),
+    "include first": ("Include {dir}/conf.d/*.conf\nLogLevel INFO\n", "VERBOSE"),
+    "match is not global": ("Port 22\nMatch User bob\n  LogLevel DEBUG3\n", "INFO"),
+}
+
+
+def _sshd_files(tmp_path, text: str) -> str:
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir(exist_ok=True)
+    (conf_d / "10-verbose.conf").write_text("# from the package\nLogLevel VERBOSE\n")
+    (conf_d / "20-debug.conf").write_text("LogLevel DEBUG\n")
+    path = tmp_path / "sshd_config"
+    path.write_text(text.format(dir=tmp_path))
+    return str(path)
+
+
+@pytest.mark.parametrize("case", SSHD_CASES)
+def test_sshd_config_is_read_as_sshd_reads_it(tmp_path, case):
+    text, level = SSHD_CASES[case]
+    found = from_file(_sshd_files(tmp_path, text), base=str(tmp_path))
+    assert found.level == level
+    assert (sshd_loglevel.problem(found) is None) == (level not in ("QUIET", "FATAL", "ERROR", "INFO"))
+    assert from_file(str(tmp_path / "missing")) is None
+
+
+def _sshd_t_missing() -> str | None:
+    if os.geteuid() != 0:
+        return "sshd -T needs root"
+    for program in ("/usr/sbin/sshd", "unshare", "ssh-keygen"):
+        if not shutil.which(program):
+            return f"{program} is not installed (apt-get install openssh-server util-linux)"
+    return None
+
+
+def test_the_reading_agrees_with_sshd_itself(tmp_path):
+    """Each case above, also asked of the real sshd (-T), in a private mount
+    namespace where /run/sshd can be made without touching the host."""
+    missing = _sshd_t_missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run this: {missing}")
+        pytest.skip(missing)
+    key = tmp_path / "host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    for case, (text, level) in SSHD_CASES.items():
+        path = _sshd_files(tmp_path, f"HostKey {key}\n" + text)
+        command = ("unshare", "-m", "sh", "-c",
+                   f"mount -t tmpfs tmpfs /run && mkdir /run/sshd && exec /usr/sbin/sshd -T -f {path}")
+        said = from_command(command)
+        assert said is not None, case
+        assert _same(said, from_file(path, base=str(tmp_path)).level), case
+        assert sshd_loglevel.effective(path, command) == LogLevel(said, f"from {' '.join(command)}")
+
+
+def _same(by_sshd: str, by_us: str) -> bool:
+    return by_sshd == by_us or {by_sshd, by_us} == {"DEBUG", "DEBUG1"}

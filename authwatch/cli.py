@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 
-from authwatch import __version__, cli_check, cli_delivery, cli_geoip, cli_history, errors
+from authwatch import __version__, cli_check, cli_delivery, cli_follow, cli_geoip, cli_history, errors
 from authwatch.console import PROG, load_settings, log_to_stderr, parse_time
 from authwatch.console import error as _error
 from authwatch.console import warn as _warn
@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also send the alerts to the configured targets (rate limits apply; exit 1 if some "
                    "could not be delivered). Without it, replay never sends anything")
     r.set_defaults(func=_replay)
+    cli_follow.add_commands(sub)
     cli_check.add_commands(sub)
     cli_delivery.add_commands(sub)
     cli_history.add_commands(sub)

@@ -33,6 +33,7 @@ from authwatch.rules import Rule
 from authwatch.rules.schedule import Window
 
 DEFAULT_CORRELATE_MS = 300
+DEFAULT_POLL_INTERVAL = 5.0
 ROOT_CONFIG = "/etc/authwatch/config.yaml"
 _ENV = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -93,6 +94,7 @@ class Settings:
     timezone: str | None = None  # IANA name; None: the system's zone
     tz: tzinfo | None = None
     correlate_ms: int = DEFAULT_CORRELATE_MS
+    poll_interval: float = DEFAULT_POLL_INTERVAL  # seconds between safety polls of followed files
     # name -> {"url": ..., "where": "file:line:col", and optionally "rate_limit", "timeout"}
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     geoip: GeoSettings = GeoSettings()
@@ -190,6 +192,7 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None) -> Set
         timezone=tz_name,
         tz=zones.zone(tz_name) if tz_name else zones.system_zone(),
         correlate_ms=values.get("correlate_ms", DEFAULT_CORRELATE_MS),
+        poll_interval=values.get("poll_interval", DEFAULT_POLL_INTERVAL),
         targets=values.get("targets", {}),
         geoip=values.get("geoip", GeoSettings()),
         history=_history_settings(values.get("history", {}), values.get("travel", {})),
@@ -406,6 +409,12 @@ def _correlate_ms(check: _Checker, path: tuple, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
         return check.error(path, f"expected milliseconds from 0 to 10000, got {value!r}")
     return value
+
+
+def _poll_interval(check: _Checker, path: tuple, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 3600:
+        return check.error(path, f"expected seconds from 0.1 to 3600, got {value!r}")
+    return float(value)
 
 
 _TARGET_KEYS = ("url", "rate_limit", "timeout")
@@ -644,6 +653,7 @@ SECTIONS: dict[str, Callable[[_Checker, tuple, Any], Any]] = {
     "sources": _sources,
     "timezone": _timezone,
     "correlate_ms": _correlate_ms,
+    "poll_interval": _poll_interval,
     "targets": _targets,
     "geoip": _geoip,
     "history": _history,

@@ -32,11 +32,15 @@ class _StderrHandler(logging.Handler):
             print(f"{PROG}: {record.levelname.lower()}: {line}", file=sys.stderr)
 
 
-def log_to_stderr() -> None:
+def log_to_stderr(level: int = logging.WARNING) -> None:
+    """Show the library's log records from `level` up (`run` shows INFO too)."""
     logger = logging.getLogger(PROG)
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        logger.addHandler(_StderrHandler(logging.WARNING))
+    handler = next((h for h in logger.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
+        handler = _StderrHandler()
+        logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    handler.setLevel(level)
 
 
 def parse_time(text: str, tz: tzinfo, option: str, alternative: str = "") -> datetime:

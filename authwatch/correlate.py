@@ -22,6 +22,7 @@ lines ahead in its input, so even a file's first login gets its session type.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from authwatch import event as ev
@@ -106,6 +107,13 @@ class Correlator:
                 self._partials.pop((event.host, event.pid), None)
             self._queue.append(_Held(event, None))
         return self.flush(now)
+
+    def learn(self, events: Iterable[Event]) -> None:
+        """Take note of events logged before following began: a host that
+        logged session lines then holds its logins from now on."""
+        for e in events:
+            if e.kind == ev.SESSION and e.session is not None and e.port is not None:
+                self._session_hosts.add(e.host)
 
     def flush(self, now: datetime) -> list[Event]:
         """Release what is ready or whose hold has run out by `now`."""

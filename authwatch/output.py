@@ -178,3 +178,20 @@ def _time(event: Event) -> str:
     if t.utcoffset():
         return f"{local}  ({t.astimezone(timezone.utc).strftime('%H:%M:%S')} UTC)"
     return local
+
+
+def summary(event: Event) -> str:
+    """One line for a log: who, from where, how, what session."""
+    who = f"{printable(event.user) if event.user is not None else '?'}@{printable(event.host or '?')}"
+    text = f"{event.kind} {who}"
+    if event.ip:
+        text += f" from {event.ip}" + (f" port {event.port}" if event.port is not None else "")
+    if event.methods or event.method:
+        text += ", " + "+".join(event.methods or (event.method,))  # type: ignore[arg-type]
+        if event.key:
+            text += f" {event.key_type} {event.key}"
+    if event.session:
+        text += f", session {event.session}"
+    if event.source:
+        text += f" ({printable(event.source, 400)})"
+    return text

@@ -8,16 +8,33 @@ event that leaves the correlator (failures included). One that also has
 half a million calls a second cost more than the enrichment of most events. One that keeps state
 in the store (history) also has `changes(final) -> HistoryChanges | None` and
 `saved(changes)`: what it changed is written in the same transaction as the
-alerts and the position, then acknowledged; a failed write keeps it for the
+alerts and the positions, then acknowledged; a failed write keeps it for the
 next one. The rules engine keeps state the same way (cooldowns, alerts held
 for the digest, summary windows), and also makes alerts of its own as time
 passes (summaries, digests): in a replay when the events' time passes their
 moment, and at the end of input; in the service when `tick(now)` is called
 with the wall clock.
+
+Positions are acknowledged end to end. A source hands in each batch of
+events with the position it reached after them; that position is written
+(in the same transaction as the batch's alerts) only once every event of the
+batch, and of every batch before it, has left the correlator. A login held
+for its session line therefore keeps the saved position before its batch: a
+crash during the hold re-reads it, and the stable alert id makes the re-read
+harmless. Positions of batches that raised no alert are written lazily (at
+most every `position_interval` seconds, and on `flush()`): re-reading a few
+lines without alerts after a crash costs nothing, an fsync per line does.
+
+If the store cannot be written (disk full, database locked), the alerts and
+positions stay here, StoreError is raised, and every later call writes them
+first: nothing is skipped, and the saved positions never pass an alert that
+is not in the outbox.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -54,6 +71,7 @@ class Pipeline:
         queue: bool = True,
         rules: Engine | None = None,
         explain: bool = False,
+        position_interval: float = 5.0,
     ):
         """`targets`: the targets alerts may be delivered to (an alert goes
         to those of them its rule names). `log_time`: holds are measured in the
@@ -63,43 +81,98 @@ class Pipeline:
         decide and put alerts in the outbox (False: `learn`, which only fills
         history and must not touch the rules' state). `rules`: the engine
         (default: the built-in policy; a reload may assign `pipeline.rules` a
-        new Engine between two batches: its state is in the store).
-        `explain`: decisions carry their trace."""
+        new Engine between two batches, after `flush()`: its state is in the
+        store). `explain`: decisions carry their trace."""
         self.store = store
         self.report_all = report_all
         self.queue = queue
         self.targets = tuple(targets)
         self.correlator = Correlator(hold)
-        self.enrichers = tuple(enrichers)
-        self._batch = [e.enrich_all for e in self.enrichers if hasattr(e, "enrich_all")]
-        self._each = tuple(e for e in self.enrichers if not hasattr(e, "enrich_all"))
+        self._set_enrichers(enrichers)
         # Without an engine: the built-in policy, alerting every target given.
         self.rules = rules if rules is not None else Engine(Settings(file=None, state=store.path,
                                                                      targets=dict.fromkeys(self.targets, {})))
         self.explain = explain
-        self._stateful = [e for e in self.enrichers if hasattr(e, "changes")]
         self.log_time = log_time
+        self.position_interval = position_interval
+        self.queued = 0  # alerts that were new to the outbox, in total
+        self._fed = 0  # events taken in, in total
+        self._released = 0  # events that left the correlator, in total
+        self._batches: deque[tuple[int, Position]] = deque()  # (events fed by the batch's end, position)
+        self._positions: dict[str, Position] = {}  # acknowledged, not yet written
+        self._alerts: list[Alert] = []  # decided, not yet written
+        self._written_at = time.monotonic()
+
+    def reconfigure(self, *, targets: Sequence[str], hold: timedelta, enrichers: Sequence[Enricher],
+                    rules: Engine) -> None:
+        """New settings (SIGHUP), keeping what is in flight and what the
+        correlator has learnt. Flush first: the old enrichers' and rules'
+        unsaved state goes with them."""
+        self.targets = tuple(targets)
+        self.correlator.hold = hold
+        self._set_enrichers(enrichers)
+        self.rules = rules
+
+    def _set_enrichers(self, enrichers: Sequence[Enricher]) -> None:
+        self.enrichers = tuple(enrichers)
+        self._batch = [e.enrich_all for e in self.enrichers if hasattr(e, "enrich_all")]
+        self._each = tuple(e for e in self.enrichers if not hasattr(e, "enrich_all"))
+        self._stateful = [e for e in self.enrichers if hasattr(e, "changes")]
 
     def feed(self, events: Iterable[Event], now: datetime | None = None, position: Position | None = None) -> list[Result]:
-        """Run parsed events through; queue the alerts (with `position`, in
-        one transaction) and return what left the pipeline."""
-        ready = self.correlator.feed_all(list(events), None if self.log_time else now)
-        return self._finish(ready, position)
+        """Run parsed events through and queue their alerts. `position`: where
+        the events' source is once these events are done with."""
+        events = list(events)
+        self._fed += len(events)
+        if position is not None:
+            self._batches.append((self._fed, position))
+        ready = self.correlator.feed_all(events, None if self.log_time else now)
+        return self._finish(ready)
 
-    def tick(self, now: datetime, position: Position | None = None) -> list[Result]:
+    def learn(self, events: Iterable[Event]) -> None:
+        """Let the correlator know what a source logged before it was followed
+        (whether its hosts log session lines); nothing is queued."""
+        self.correlator.learn(events)
+
+    def tick(self, now: datetime) -> list[Result]:
         """Let out logins whose hold ran out by `now`, and what the rules
         made due by then (summaries at the end of their window, the digest at
         the end of quiet hours). The service calls it with the wall clock;
-        `rules.next_due` says when something next falls due."""
-        return self._finish(self.correlator.flush(now), position, now=now)
+        `next_deadline()` says when it must be called next."""
+        return self._finish(self.correlator.flush(now), now=now)
 
-    def drain(self, position: Position | None = None) -> list[Result]:
-        """End of input: let everything out (and save all enricher state); in
-        log time (replay), also the summaries and digest the rules still hold."""
-        return self._finish(self.correlator.drain(), position, final=True)
+    def drain(self) -> list[Result]:
+        """End of input: let everything out, and write every position and
+        all enricher state; in log time (replay), also the summaries and
+        digest the rules still hold."""
+        return self._finish(self.correlator.drain(), final=True)
 
-    def _finish(self, events: list[Event], position: Position | None, final: bool = False,
-                now: datetime | None = None) -> list[Result]:
+    def next_deadline(self) -> datetime | None:
+        """When `tick` must be called at the latest: the oldest held login
+        must go out, or the rules have something due."""
+        held, due = self.correlator.next_deadline(), self.rules.next_due
+        return min(held, due) if held is not None and due is not None else held or due
+
+    def holding(self) -> bool:
+        """A login is held for its session line."""
+        return self.correlator.next_deadline() is not None
+
+    def flush(self) -> None:
+        """Write what is waiting (alerts, acknowledged positions, enricher and
+        rules state) now."""
+        self._write(self._changes(False))
+
+    @property
+    def unwritten(self) -> bool:
+        """Alerts are waiting for the store (a write failed)."""
+        return bool(self._alerts)
+
+    def _finish(self, events: list[Event], final: bool = False, now: datetime | None = None) -> list[Result]:
+        self._released += len(events)
+        batches = self._batches
+        while batches and batches[0][0] <= self._released:
+            position = batches.popleft()[1]
+            self._positions[position.source] = position
         results: list[Result] = []
         alerts: list[Alert] = []
         for enrich_all in self._batch:
@@ -131,13 +204,30 @@ class Pipeline:
                 self._made(rules.due(last), results, alerts)
             if final and self.log_time:
                 self._made(rules.flush(), results, alerts)
-        stateful = (self._stateful + [rules]) if self.queue else self._stateful
-        changes = [(e, c) for e in stateful if (c := e.changes(final)) is not None]
-        if alerts or position is not None or changes:
-            self.store.enqueue(alerts, position, [c for _, c in changes])
-            for enricher, c in changes:
-                enricher.saved(c)
+            self._alerts.extend(alerts)
+        changes = self._changes(final)  # asked for every batch: the enrichers count here
+        if (
+            self._alerts
+            or changes
+            or final
+            or (self._positions and time.monotonic() - self._written_at >= self.position_interval)
+        ):
+            self._write(changes)
         return results
+
+    def _changes(self, final: bool) -> list[tuple]:
+        stateful = (self._stateful + [self.rules]) if self.queue else self._stateful
+        return [(e, c) for e in stateful if (c := e.changes(final)) is not None]
+
+    def _write(self, changes: list[tuple]) -> None:
+        if not (self._alerts or self._positions or changes):
+            return
+        self.queued += self.store.enqueue(self._alerts, list(self._positions.values()), [c for _, c in changes])
+        for stateful, c in changes:
+            stateful.saved(c)
+        self._alerts = []
+        self._positions = {}
+        self._written_at = time.monotonic()
 
     def _alert(self, alert_id: str, e: Event, decision: Decision) -> Alert:
         deliverable = self.targets

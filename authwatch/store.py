@@ -142,6 +142,11 @@ MIGRATIONS: list[str] = [
         tally TEXT NOT NULL             -- JSON (rules/tally.py)
     );
     """,
+    # 5: the line number a file position is at, so that events read in follow
+    # mode keep a meaningful `path:line` source
+    """
+    ALTER TABLE positions ADD COLUMN line INTEGER;
+    """,
 ]
 
 # Delivery states. `held`: over the rate limit, waiting for the digest;
@@ -155,7 +160,11 @@ class StoreError(Exception):
 
 
 class Position(NamedTuple):
-    """Where a source has been read up to."""
+    """Where a source has been read up to. For a file: the device and inode of
+    the file being read, the byte offset just after the last consumed line, a
+    fingerprint of the file's first bytes, and the number of the next line.
+    `inode` None means "no file in progress: the next file at this path is
+    read from its start"."""
 
     source: str
     device: int | None = None
@@ -163,6 +172,17 @@ class Position(NamedTuple):
     offset: int = 0
     fingerprint: bytes | None = None
     cursor: str | None = None
+    line: int | None = None
+
+
+class QueuedAlert(NamedTuple):
+    """An alert as the outbox holds it."""
+
+    seq: int
+    id: str
+    created: float  # time.time() of the insert
+    severity: str
+    event: dict
 
 
 class HistoryChanges(NamedTuple):
@@ -305,7 +325,7 @@ class Store:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 if self.version > number:
-                    continue  # another connection (a delivery thread) applied it meanwhile
+                    continue  # another connection (a delivery thread, another process) applied it meanwhile
                 raise
 
     def _transaction(self):
@@ -315,20 +335,22 @@ class Store:
 
     def position(self, source: str) -> Position | None:
         row = self.db.execute(
-            "SELECT source, device, inode, offset, fingerprint, cursor FROM positions WHERE source=?", (source,)
+            "SELECT source, device, inode, offset, fingerprint, cursor, line FROM positions WHERE source=?", (source,)
         ).fetchone()
         return Position(*row) if row else None
 
     # -- the outbox --------------------------------------------------------
 
-    def enqueue(self, alerts: Iterable[Alert], position: Position | None = None,
+    def enqueue(self, alerts: Iterable[Alert], positions: Position | Iterable[Position] | None = (),
                 changes: Iterable[HistoryChanges | RuleChanges] = ()) -> int:
         """Write alerts (each once: an id already queued is left alone) and,
-        in the same transaction, the position reached by the source that
-        produced them and what history and the rules learned from the same
-        events. So after a crash, history, cooldowns, digests and summaries
-        hold exactly the events before the saved position. Returns how many
-        alerts were new."""
+        in the same transaction, the positions reached by the sources that
+        produced them (one or several) and what history and the rules learned
+        from the same events. Returns how many alerts were new."""
+        if positions is None:
+            positions = ()
+        elif isinstance(positions, Position):
+            positions = (positions,)
         now = time.time()
         added = 0
         try:
@@ -353,7 +375,7 @@ class Store:
                         self._save_rules(c)
                     else:
                         self._save_history(c)
-                if position is not None:
+                for position in positions:
                     self._save_position(position, now)
         except sqlite3.Error as e:
             raise StoreError(f"state store {self.path}: {e}") from None
@@ -361,10 +383,10 @@ class Store:
 
     def _save_position(self, p: Position, now: float) -> None:
         self.db.execute(
-            "INSERT INTO positions (source, device, inode, offset, fingerprint, cursor, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET device=excluded.device, "
+            "INSERT INTO positions (source, device, inode, offset, fingerprint, cursor, line, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET device=excluded.device, "
             "inode=excluded.inode, offset=excluded.offset, fingerprint=excluded.fingerprint, "
-            "cursor=excluded.cursor, updated=excluded.updated",
+            "cursor=excluded.cursor, line=excluded.line, updated=excluded.updated",
             (*p, now),
         )
 
@@ -474,6 +496,13 @@ class Store:
 
     def alert_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM alerts").fetchone()[0]
+
+    def queued_alerts(self, after: int = 0, limit: int = 1000) -> list[QueuedAlert]:
+        """Alerts in queue order, from the one after sequence number `after`."""
+        rows = self.db.execute(
+            "SELECT seq, id, created, severity, event FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        ).fetchall()
+        return [QueuedAlert(seq, id_, created, severity, json.loads(event)) for seq, id_, created, severity, event in rows]
 
     def positions_updated(self) -> list[tuple[str, float]]:
         """(source, when it last advanced) for every source read so far."""
@@ -645,7 +674,14 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, exc, tb):
+        # SQLite may already have rolled back by itself (SQLITE_FULL, IOERR):
+        # a second ROLLBACK would raise and hide the real error.
         if exc_type is None:
-            self.db.execute("COMMIT")
-        else:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        elif self.db.in_transaction:
             self.db.execute("ROLLBACK")

@@ -84,18 +84,20 @@ def text_blocks(stream: BinaryIO, name: str = "input") -> Iterator[str]:
                 continue
             carry = data[cut + 1 :]
             if len(carry) > MAX_LINE:
-                yield _decode(data[:cut])
+                yield decode(data[:cut])
                 yield ""
                 carry, skipping = b"", True
                 continue
-            yield _decode(data[:cut])
+            yield decode(data[:cut])
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise InputError(f"{name}: cannot read: {e}") from None
     if carry:
-        yield _decode(carry)
+        yield decode(carry)
 
 
-def _decode(data: bytes) -> str:
+def decode(data: bytes) -> str:
+    """Complete lines (without the last newline) as text, never raising; the
+    number of lines is kept."""
     text = data.decode("utf-8", "replace")
     if "\x00" in text or "\r" in text:
         # Runs of NUL bytes where a crash left a hole in a log file; CRLF files.

@@ -129,6 +129,15 @@ def test_cli_reports_config_errors_with_exit_3(cli, tmp_path):
     ]
 
 
+def test_poll_interval_is_seconds_within_bounds():
+    assert parse("poll_interval: 2\n").poll_interval == 2.0
+    assert parse("poll_interval: 0.5\n").poll_interval == 0.5
+    assert parse("state: /x\n").poll_interval == config.DEFAULT_POLL_INTERVAL
+    assert errors_of("poll_interval: 0\n") == ["c.yaml:1:16: poll_interval: expected seconds from 0.1 to 3600, got 0"]
+    assert errors_of("poll_interval: fast\n")[0].startswith("c.yaml:1:16: poll_interval: expected seconds")
+    assert errors_of("poll_interval: true\n")[0].startswith("c.yaml:1:16:")
+
+
 # -- enrichment: geoip, history, travel --------------------------------------------
 
 

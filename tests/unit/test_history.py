@@ -330,7 +330,7 @@ def test_history_is_written_with_the_position_and_kept_when_the_write_fails(stor
     p.feed([login(at(1), user="bob")], at(1), Position("/var/log/auth.log", offset=200))
     assert {r.user for r in store.history()} == {"alice", "bob"}  # alice's change was kept for this write
     assert store.position("/var/log/auth.log").offset == 200
-    assert store.alert_count() == 1  # bob's; alice's alert went with the failed transaction (the follower re-reads it)
+    assert store.alert_count() == 2  # alice's alert was kept by the pipeline for this write too
 
 
 def test_learn_mode_queues_no_alerts(store):

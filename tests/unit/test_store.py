@@ -1,6 +1,8 @@
 """The state store: schema versions, positions, the outbox."""
 
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -72,9 +74,9 @@ def test_enqueue_is_idempotent_per_alert_id(tmp_path):
 def test_alerts_and_position_are_written_together(tmp_path):
     path = str(tmp_path / "s.db")
     with Store(path) as s:
-        s.enqueue([alert()], Position("/var/log/auth.log", 2049, 1234, 5678, b"head", None))
+        s.enqueue([alert()], [Position("/var/log/auth.log", 2049, 1234, 5678, b"head", None, 42)])
     with Store(path) as s:
-        assert s.position("/var/log/auth.log") == Position("/var/log/auth.log", 2049, 1234, 5678, b"head", None)
+        assert s.position("/var/log/auth.log") == Position("/var/log/auth.log", 2049, 1234, 5678, b"head", None, 42)
         assert s.position("/elsewhere") is None
 
 
@@ -82,9 +84,39 @@ def test_a_failing_write_keeps_neither(tmp_path):
     with Store(str(tmp_path / "s.db")) as s:
         s.db.execute("CREATE TRIGGER boom BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'disk full'); END")
         with pytest.raises(StoreError, match="disk full"):
-            s.enqueue([alert()], Position("/var/log/auth.log", 1, 2, 3))
+            s.enqueue([alert()], [Position("/var/log/auth.log", 1, 2, 3)])
         assert s.alert_count() == 0
         assert s.position("/var/log/auth.log") is None
+
+
+def test_a_full_disk_is_reported_as_such_and_the_store_stays_usable(tmp_path):
+    with Store(str(tmp_path / "s.db")) as s:
+        s.db.execute(f"PRAGMA max_page_count={s.db.execute('PRAGMA page_count').fetchone()[0]}")
+        with pytest.raises(StoreError, match="database or disk is full"):
+            for port in range(10_000):
+                s.enqueue([alert(port=port)], [Position("/var/log/auth.log", 1, 2, port)])
+        s.db.execute("PRAGMA max_page_count=1000000")
+        assert s.enqueue([alert(port=port)], [Position("/var/log/auth.log", 1, 2, port)]) == 1
+        assert s.position("/var/log/auth.log").offset == port
+
+
+def test_queued_alerts_come_in_queue_order(tmp_path):
+    with Store(str(tmp_path / "s.db")) as s:
+        s.enqueue([alert(port=5), alert(port=3)])
+        s.enqueue([alert(port=4)])
+        queued = s.queued_alerts()
+        assert [a.event["port"] for a in queued] == [5, 3, 4]
+        assert [a.event["port"] for a in s.queued_alerts(after=queued[0].seq, limit=1)] == [3]
+
+
+def test_two_processes_creating_the_store_at_once_both_succeed(tmp_path):
+    path = str(tmp_path / "s.db")
+    script = f"from authwatch.store import Store; Store({path!r}).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    errors = [p.communicate()[1] for p in procs]
+    assert errors == [""] * 6
+    with Store(path) as s:
+        assert s.version == len(store_module.MIGRATIONS)
 
 
 def test_migration_2_keeps_queued_deliveries_of_a_version_1_store(tmp_path, monkeypatch):

@@ -1,0 +1,145 @@
+"""The following commands: `run` (the service) and `scan` (cron). Arguments
+in, logging out; the work is in service.py, and delivery's in deliver/. The
+follower and Apprise are imported only when a command runs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from authwatch import config, errors
+from authwatch.console import error, load_settings, log_to_stderr, warn
+from authwatch.errors import UserError
+
+SCAN_DELIVERY = 45.0  # seconds a scan gives delivery: cron runs it every minute
+
+_FOLLOWING = (
+    "Files are followed by inode and offset through every kind of rotation (rename + create, copytruncate, "
+    "compression, rotation while stopped). A position is saved only once the alerts of the lines before it "
+    "are in the outbox: nothing is lost, nothing is queued twice.",
+    "A file never followed before starts at its end (no flood of alerts for history) unless --from-start is "
+    "given; a file that appears later is read from its start. The files are the configuration's `sources:` "
+    "(default: auto, i.e. /var/log/auth.log and /var/log/secure, whichever exist).",
+)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser(
+        "run",
+        help="follow the logs as a service: alert on each login, deliver the alerts",
+        description=_paragraphs(
+            "Follow the configured log files continuously, queue an alert for each login in the state store's "
+            "outbox, and deliver the outbox to the configured targets.",
+            *_FOLLOWING,
+            "It wakes on inotify events, with a safety poll every poll_interval seconds (default 5). SIGTERM or "
+            "SIGINT stops it cleanly (positions saved); SIGHUP reloads the configuration (an invalid one is "
+            "reported and the one in use is kept). One authwatch follows a state database at a time.",
+        ),
+        epilog="examples:\n"
+        "  authwatch run --config /etc/authwatch/config.yaml\n"
+        "  authwatch run --from-start       # first run: read the existing logs too\n\n"
+        "exit codes: 0 stopped by a signal, 1 runtime failure (e.g. another authwatch\n"
+        "holds the state database), 3 invalid configuration, 4 configuration refused\n"
+        "as insecure.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scan = sub.add_parser(
+        "scan",
+        help="process everything new since the last run, deliver, and exit (for cron)",
+        description=_paragraphs(
+            "Read everything new since the saved positions, queue its alerts in the state store's outbox, "
+            f"deliver what is due (for at most {SCAN_DELIVERY:.0f} seconds), and exit: for cron, every minute. "
+            "Quiet unless something is wrong.",
+            *_FOLLOWING,
+            "If another authwatch (run or scan) holds the state database, scan exits at once, quietly and with "
+            "status 0, so overlapping cron runs are safe.",
+        ),
+        epilog="example (the line of contrib/cron/authwatch):\n"
+        "  * * * * * authwatch /usr/local/bin/authwatch scan --config /etc/authwatch/config.yaml\n\n"
+        "exit codes: 0 ok, 1 alerts left undelivered (they stay queued for the next run)\n"
+        "or another runtime failure (e.g. the state store cannot be written), 3 invalid\n"
+        "configuration, 4 configuration refused as insecure.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for command in (run, scan):
+        command.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+        command.add_argument("--from-start", action="store_true",
+                             help="read files never followed before from their beginning instead of their end")
+        command.add_argument("--insecure-config", action="store_true",
+                             help="start even though the configuration file holds secrets others may read, or "
+                             "anyone may change it (refused otherwise, exit 4)")
+    run.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors, not each alert")
+    run.set_defaults(func=_run)
+    scan.add_argument("-v", "--verbose", action="store_true", help="also log each alert and each file started")
+    scan.set_defaults(func=_scan)
+
+
+def _paragraphs(*texts: str) -> str:
+    return "\n\n".join(textwrap.fill(t, 79) for t in texts)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from authwatch.deliver.delivery import Delivery
+    from authwatch.service import Service
+
+    log_to_stderr(logging.WARNING if args.quiet else logging.INFO)
+    settings = _secure_settings(args)
+    delivery = Delivery(settings, settings.state)
+    with Service(settings, config_file=args.config, from_start=args.from_start) as service:
+        service.attach(delivery)
+        with _signals(service):
+            service.run()
+    return errors.OK
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from authwatch.deliver.delivery import Delivery
+    from authwatch.service import Service
+
+    log_to_stderr(logging.INFO if args.verbose else logging.WARNING)
+    settings = _secure_settings(args)
+    delivery = Delivery(settings, settings.state)
+    service = Service(settings, config_file=args.config, from_start=args.from_start, scan=True)
+    if not service.open():
+        return errors.OK  # another run or scan is at work: leave it to that one
+    try:
+        service.scan()
+        report = delivery.run_once(time.time() + SCAN_DELIVERY)
+    finally:
+        service.close()
+    if report.undelivered:
+        error(f"{report.undelivered} deliveries did not get through; they stay queued for the next run "
+              "('authwatch outbox' shows them)")
+        return errors.RUNTIME
+    return errors.OK
+
+
+def _secure_settings(args: argparse.Namespace) -> config.Settings:
+    """The configuration, refused (exit 4) when others may read its secrets
+    or anyone may change it, unless --insecure-config."""
+    settings = load_settings(args.config)
+    why = config.insecure(settings)
+    if why and not args.insecure_config:
+        raise UserError(f"{why}; authwatch refuses to start with it (--insecure-config starts it anyway)",
+                        errors.INSECURE)
+    if why:
+        warn(f"{why} (started anyway: --insecure-config)")
+    return settings
+
+
+@contextmanager
+def _signals(service) -> Iterator[None]:
+    """SIGTERM and SIGINT stop the service cleanly, SIGHUP reloads."""
+    wanted = {signal.SIGTERM: service.request_stop, signal.SIGINT: service.request_stop,
+              signal.SIGHUP: service.request_reload}
+    saved = {sig: signal.signal(sig, lambda _s, _f, act=act: act()) for sig, act in wanted.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

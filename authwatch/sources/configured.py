@@ -1,0 +1,77 @@
+"""The files the `sources:` setting names, resolved now.
+
+* `auto`: /var/log/auth.log (Debian, Ubuntu) and /var/log/secure (RHEL,
+  Fedora): whichever exist; when neither does, both are waited for.
+* a path: followed, and waited for while it does not exist.
+* a glob: the regular files matching it now (looked at again on every
+  safety poll and whenever a file appears in its directory), except
+  compressed files and rotated siblings of a file that exists (`auth.log.1`
+  beside `auth.log`), which the follower reads itself after a rotation.
+* `journal`: not readable by this version yet; reported.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from authwatch.sources.rotated import rotated_of
+
+AUTO = ("/var/log/auth.log", "/var/log/secure")
+_GLOB_CHARS = frozenset("*?[")
+_COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z")
+
+
+class Wanted(NamedTuple):
+    path: str
+    quiet_if_missing: bool  # auto's candidates and glob matches: no warning when absent
+
+
+class Resolved(NamedTuple):
+    files: list[Wanted]
+    problems: list[str]  # one line each, for the log
+
+
+def is_glob(entry: str) -> bool:
+    return bool(_GLOB_CHARS & set(entry))
+
+
+def resolve(entries: Sequence[str]) -> Resolved:
+    files: dict[str, Wanted] = {}
+    problems = []
+    for entry in entries:
+        if entry == "auto":
+            for path in AUTO:
+                files.setdefault(path, Wanted(path, True))
+            if not any(os.path.exists(p) for p in AUTO):
+                problems.append(
+                    f"sources: auto: neither {' nor '.join(AUTO)} exists; waiting for one of them "
+                    "(the systemd journal is not readable by this version yet)"
+                )
+        elif entry == "journal":
+            problems.append("sources: journal: this version cannot read the systemd journal yet (ignored)")
+        elif is_glob(entry):
+            for path in sorted(glob.glob(entry)):
+                if os.path.isfile(path) and not _rotated_or_compressed(path):
+                    files.setdefault(path, Wanted(path, True))
+        else:
+            files[entry] = Wanted(entry, False)
+    return Resolved(list(files.values()), problems)
+
+
+def watched_dirs(entries: Sequence[str]) -> set[str]:
+    """Directories where a new file may add a source (globs, auto)."""
+    dirs = set()
+    for entry in entries:
+        if entry == "auto":
+            dirs.update(os.path.dirname(p) for p in AUTO)
+        elif is_glob(entry):
+            dirs.update(d for d in glob.glob(os.path.dirname(entry)) if os.path.isdir(d))
+    return dirs
+
+
+def _rotated_or_compressed(path: str) -> bool:
+    base = rotated_of(path)
+    return path.endswith(_COMPRESSED) or (base is not None and os.path.exists(base))

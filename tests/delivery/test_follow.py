@@ -1,0 +1,79 @@
+"""`authwatch run` and `authwatch scan` deliver what they queue: to a real
+HTTP receiver on loopback (Apprise json://), and scan exits 1 while
+something stays undelivered."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from authwatch.store import Store
+from tests.conftest import REPO
+from tests.delivery.servers import free_port
+from tests.unit.test_file_source import append, login
+
+
+def setup(tmp_path, port, log_content=None):
+    log = tmp_path / "auth.log"
+    if log_content is not None:
+        log.write_bytes(log_content)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"state: {tmp_path}/state.db\nsources: [{log}]\ngeoip: false\n"
+                   f"targets:\n  hook: json://127.0.0.1:{port}/alerts\ndelivery:\n  rate_limit: 0\n  retry_first: 1s\n")
+    cfg.chmod(0o600)  # a target URL may hold a token: readable by others, it is refused
+    return log, str(cfg)
+
+
+def test_scan_delivers_and_says_when_it_could_not(tmp_path, cli, receiver):
+    dead_port = free_port()
+    log, cfg = setup(tmp_path, dead_port, login(1))
+    assert cli("scan", "--config", cfg).code == 0  # first run: at the end, nothing to send
+    append(log, login(2))
+    r = cli("scan", "--config", cfg)
+    assert r.code == 1
+    assert "1 deliveries did not get through; they stay queued for the next run" in r.err
+    setup(tmp_path, receiver.port)  # the receiver is up now (same log, same state)
+    time.sleep(1.1)  # retry_first: the failed alert is due again
+    append(log, login(3))
+    r = cli("scan", "--config", cfg)
+    assert (r.code, r.err) == (0, "")
+    got = sorted(req.json()["message"].count("port 2") + 10 * req.json()["message"].count("port 3")
+                 for req in receiver.wait_for(2))
+    assert got == [1, 10]  # the alert left over from the failed run, and the new one, once each
+
+
+def test_run_delivers_within_a_second_and_stops_cleanly(tmp_path, receiver):
+    log, cfg = setup(tmp_path, receiver.port, b"")
+    proc = subprocess.Popen([sys.executable, "-m", "authwatch", "run", "--config", cfg], cwd=REPO,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(tmp_path / "state.db") or Store(str(tmp_path / "state.db")).position(str(log)) is None:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        start = time.time()
+        append(log, login(7))
+        (request,) = receiver.wait_for(1, timeout=5)
+        assert request.received - start < 1.0
+        assert "alice" in request.json()["message"] and "198.51.100.7" in request.json()["message"]
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=15)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped; positions saved" in err
+
+
+def test_a_configuration_others_may_read_with_secrets_in_it_is_refused(tmp_path, cli):
+    log, cfg = setup(tmp_path, free_port(), b"")
+    os.chmod(cfg, 0o644)
+    for command in ("run", "scan"):
+        r = cli(command, "--config", cfg)
+        assert r.code == 4
+        assert r.err == (f"authwatch: error: {cfg}: holds secrets (targets.hook) and is readable by group and "
+                         f"others (mode 0644): run 'chmod 600 {cfg}', or take the secrets from the environment with "
+                         "${NAME}; authwatch refuses to start with it (--insecure-config starts it anyway)\n")
+    r = cli("scan", "--insecure-config", "--config", cfg)
+    assert r.code == 0 and "(started anyway: --insecure-config)" in r.err

@@ -1,0 +1,137 @@
+"""The follower as a service: inotify wake-ups, held logins, reload, the
+lock, a failing store; real files, real watchdog, a real SQLite store."""
+
+import logging
+import time
+
+import pytest
+
+from authwatch.service import Busy, Service
+from authwatch.sources import configured
+from authwatch.store import Store
+from tests.running import Running
+from tests.unit.test_file_source import append, login
+
+
+def test_a_login_reaches_the_outbox_in_well_under_a_second(tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_bytes(login(1))
+    with Running(tmp_path, [str(log)]) as r:
+        time.sleep(0.2)
+        start = time.monotonic()
+        append(log, login(2))
+        arrived = r.wait_for([2])  # the history (port 1) was not alerted: first start is at the end
+    assert arrived - start < 1.0  # poll_interval is 60 s: only inotify can have woken it
+
+
+def test_stop_saves_the_position_and_a_restart_misses_nothing(tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+    with Running(tmp_path, [str(log)]) as r:
+        append(log, login(1))
+        r.wait_for([1])
+    append(log, login(2) + login(3))  # while stopped
+    with Running(tmp_path, [str(log)]) as r:
+        r.wait_for([1, 2, 3])
+        with r.store() as s:
+            assert s.position(str(log)).line == 4
+
+
+def test_a_file_missing_at_start_is_followed_from_its_start_when_it_appears(tmp_path, caplog):
+    log = tmp_path / "later.log"
+    with caplog.at_level(logging.INFO, "authwatch"), Running(tmp_path, [str(log)]) as r:
+        time.sleep(0.1)
+        log.write_bytes(login(1) + login(2))
+        r.wait_for([1, 2])
+    assert f"{log}: no such file; waiting for it to appear" in caplog.text
+
+
+def test_glob_sources_pick_up_new_files(tmp_path):
+    (tmp_path / "a.log").write_bytes(login(1))
+    with Running(tmp_path, [f"{tmp_path}/*.log"]) as r:
+        time.sleep(0.1)
+        (tmp_path / "b.log").write_bytes(login(2))
+        (tmp_path / "b.log.1").write_bytes(login(3))  # a rotated sibling, not a source
+        r.wait_for([2])
+        append(tmp_path / "a.log", login(4))
+        r.wait_for([2, 4])
+
+
+def test_auto_waits_for_the_system_logs_with_one_warning(tmp_path, monkeypatch, caplog):
+    candidates = (str(tmp_path / "auth.log"), str(tmp_path / "secure"))
+    monkeypatch.setattr(configured, "AUTO", candidates)
+    with caplog.at_level(logging.INFO, "authwatch"), Running(tmp_path, ["auto"]) as r:
+        time.sleep(0.1)
+        (tmp_path / "secure").write_bytes(login(1))
+        r.wait_for([1])
+    assert caplog.text.count("neither") == 1
+
+
+def test_sighup_reload_keeps_the_last_good_configuration(tmp_path, caplog):
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(b"")
+    b.write_bytes(login(1))
+    with caplog.at_level(logging.INFO, "authwatch"), Running(tmp_path, [str(a)]) as r:
+        (tmp_path / "config.yaml").write_text(f"state: {tmp_path}/state.db\nsources: [{a}]\ncorrelate_ms: soon\n")
+        r.service.request_reload()
+        time.sleep(0.2)
+        append(a, login(2))
+        r.wait_for([2])  # still following
+        (tmp_path / "config.yaml").write_text(f"state: {tmp_path}/state.db\nsources: [{a}, {b}]\n")
+        r.service.request_reload()
+        time.sleep(0.2)
+        append(b, login(3))  # b is new to authwatch: followed from its end, as at a first start
+        r.wait_for([2, 3])
+    assert "configuration not reloaded: " in caplog.text and "correlate_ms: expected milliseconds" in caplog.text
+    assert "configuration reloaded from" in caplog.text
+
+
+def test_a_login_on_a_host_that_logs_sessions_waits_for_its_session_line(tmp_path):
+    log = tmp_path / "auth.log"
+    earlier = ("2026-11-22T14:00:00.000000+00:00 web1 sshd[50]: Starting session: shell on pts/0 "
+               "for alice from 198.51.100.7 port 40000 id 0\n")
+    log.write_bytes(earlier.encode())  # context read at start: this host logs session lines
+    with Running(tmp_path, [str(log)], "correlate_ms: 2000\n") as r:
+        time.sleep(0.1)
+        append(log, login(5))
+        time.sleep(0.3)
+        assert r.ports() == []  # held
+        with Store(r.settings.state) as s:
+            assert s.position(str(log)).line == 2  # not past the held login
+        append(log, b"2026-11-22T15:00:00.100000+00:00 web1 sshd[6]: Starting session: command for alice "
+                    b"from 198.51.100.7 port 5 id 0\n")
+        r.wait_for([5], timeout=1.0)
+        with r.store() as s:
+            assert s.queued_alerts()[0].event["session"] == "exec"
+
+
+def test_one_follower_per_state_database(tmp_path):
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+    with Running(tmp_path, [str(log)]) as r:
+        with pytest.raises(Busy, match="already following"):
+            Service(r.settings).__enter__()
+        scan = Service(r.settings, scan=True)
+        assert scan.open() is False
+        scan.close()
+
+
+def test_a_failing_store_pauses_reading_and_loses_nothing(tmp_path, caplog):
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"")
+    with caplog.at_level(logging.INFO, "authwatch"), Running(tmp_path, [str(log)]) as r:
+        append(log, login(1))
+        r.wait_for([1])
+        db = r.service.store.db
+        db.execute(f"PRAGMA max_page_count={db.execute('PRAGMA page_count').fetchone()[0]}")
+        for port in range(1000, 1400):  # the disk fills up
+            append(log, login(port))
+        deadline = time.monotonic() + 5
+        while "database or disk is full" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        append(log, login(2))
+        time.sleep(0.3)
+        db.execute("PRAGMA max_page_count=1000000")  # room again
+        r.wait_for([1, *range(1000, 1400), 2], timeout=5)
+    assert caplog.text.count("database or disk is full") == 1
+    assert "writing works again" in caplog.text

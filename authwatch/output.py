@@ -86,6 +86,8 @@ def block(event: Event, decision: Decision | None) -> str:
         rows.append(("session", event.session + (f" on {printable(event.tty)}" if event.tty else "")))
     if event.detail:
         rows.append(("detail", printable(event.detail)))
+    if event.record is not None and event.kind == ev.LOGIN:
+        rows.append(("seen by", ev.seen_by(event.ident) + f"  (record {printable(event.record.source, 400)})"))
     if event.kind == ev.LOGIN:
         rows += _history_rows(event)
     rows += _decision_rows(decision)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
@@ -37,7 +38,9 @@ from authwatch.output import summary
 from authwatch.pipeline import Pipeline, Result
 from authwatch.rules.engine import Engine
 from authwatch.sources import Source, configured
-from authwatch.sources.file import FileSource
+from authwatch.sources.file import FileSource, syslog_parser
+from authwatch.sources.profile import profile_parser
+from authwatch.sources.spool import SpoolSource
 from authwatch.statelock import StateLock
 from authwatch.store import Store, StoreError
 from authwatch.wakeup import DirWatcher, Waker
@@ -64,11 +67,14 @@ class Busy(UserError):
 
 class Service:
     def __init__(self, settings: Settings, *, config_file: str | None = None, from_start: bool = False,
-                 scan: bool = False):
-        """`config_file`: what SIGHUP reloads (None: the search path again).
-        `from_start`: files never followed are read from their beginning,
-        not their end. `scan`: one pass for cron."""
+                 scan: bool = False, lock_wait: float = 0.0, reload: Callable[[str | None], Settings] = config.load):
+        """`config_file`: what SIGHUP reloads (None: the search path again),
+        with `reload`. `from_start`: files never followed are read from their
+        beginning, not their end. `scan`: one pass for cron. `lock_wait`:
+        seconds to wait for another process to release the state database."""
         self.settings = settings
+        self.lock_wait = lock_wait
+        self._load = reload
         self.config_file = config_file
         self.from_start = from_start
         self.scanning = scan
@@ -95,7 +101,7 @@ class Service:
         """Take the lock and open the store. False if another process holds
         the lock (`scan` then leaves quietly); raises Busy for `run`."""
         try:
-            locked = self._lock.acquire()
+            locked = self._lock.acquire(self.lock_wait)
         except OSError as e:
             raise StoreError(f"state store {self.settings.state}: cannot make its lock: {e.strerror or e}") from None
         if not locked:
@@ -281,13 +287,23 @@ class Service:
                 log.info("%s: no longer followed", key)
         for path, w in wanted.items():
             if path not in self.sources:
-                self.sources[path] = FileSource(
-                    path, self.store.position(path), self.settings.tz or timezone.utc,
-                    start_at_end=starting and not self.from_start, quiet_if_missing=w.quiet_if_missing,
-                )
+                self.sources[path] = self._source(w, starting and not self.from_start)
                 self._fresh = True
+        assert self.pipeline is not None
+        spools = [s for s in self.sources.values() if isinstance(s, SpoolSource)]
+        self.pipeline.correlator.pair([s.host for s in spools], logs_followed=len(spools) < len(self.sources))
         self._next_refresh = time.monotonic() + self.settings.poll_interval
         self._watch()
+
+    def _source(self, w: configured.Wanted, start_at_end: bool) -> Source:
+        assert self.store is not None
+        store, tz = self.store, self.settings.tz or timezone.utc
+        if w.kind == configured.HOOK:
+            return SpoolSource(w.path, store.position(w.path), tz, start_at_end=start_at_end,
+                               acknowledged=lambda: store.position(w.path))
+        parser = profile_parser if w.kind == configured.PROFILE else syslog_parser
+        return FileSource(w.path, store.position(w.path), tz, start_at_end=start_at_end,
+                          quiet_if_missing=w.quiet_if_missing, parser=parser)
 
     def _watch(self) -> None:
         if self._watcher is None:
@@ -316,7 +332,7 @@ class Service:
     def _reload_config(self) -> None:
         self._reload = False
         try:
-            new = config.load(self.config_file)
+            new = self._load(self.config_file)
         except UserError as e:
             for line in str(e).splitlines():
                 log.error("configuration not reloaded: %s", line)

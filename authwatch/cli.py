@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 
-from authwatch import __version__, cli_check, cli_delivery, cli_follow, cli_geoip, cli_history, errors
+from authwatch import __version__, cli_check, cli_delivery, cli_follow, cli_geoip, cli_history, cli_profile, errors
 from authwatch.console import PROG, load_settings, log_to_stderr, parse_time
 from authwatch.console import error as _error
 from authwatch.console import warn as _warn
@@ -109,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_delivery.add_commands(sub)
     cli_history.add_commands(sub)
     cli_geoip.add_commands(sub)
+    cli_profile.add_commands(sub)
     return p
 
 

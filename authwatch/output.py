@@ -195,5 +195,8 @@ def summary(event: Event) -> str:
     if event.session:
         text += f", session {event.session}"
     if event.source:
-        text += f" ({printable(event.source, 400)})"
+        text += f" ({printable(event.source, 400)}"
+        if event.record is not None and event.record.source != event.source:
+            text += f", PAM hook record {printable(event.record.source, 400)}"
+        text += ")"
     return text

@@ -128,7 +128,7 @@ class JournalSource:
         saved = self._saved
         context: list[dict] = []
         if saved is not None and saved.cursor:
-            newest = self._newest(saved.cursor)
+            newest = self._newest(cursor=saved.cursor)
             if newest is None:
                 return
             if newest and newest[0].get("__CURSOR") == saved.cursor:
@@ -141,22 +141,25 @@ class JournalSource:
         elif saved is not None:
             self._time = saved.offset
         elif self._start_at_end:
-            newest = self._newest(None)
+            newest = self._newest()
             if newest is None:
                 return
             if newest:
                 self._cursor, self._time = newest[0].get("__CURSOR"), _micros(newest[0]) or 0
                 context = newest
                 log.info("%s: following after its newest sshd entry, of %s", self.key, self._when(self._time))
+        if self._cursor is None and self._time:  # resuming at a time: what came before it is the context
+            context = self._newest(until=self._time) or []
         self._started = True
         self._notice.clear()
         self._earlier = tuple(self._events(reversed(context)))
 
-    def _newest(self, cursor: str | None) -> list[dict] | None:
-        """The CONTEXT newest entries, newest first (up to and including
-        `cursor`, if given: [] if that fails); None if journalctl cannot run."""
+    def _newest(self, cursor: str | None = None, until: int | None = None) -> list[dict] | None:
+        """The CONTEXT newest entries, newest first, up to and including
+        `cursor` ([] if that fails) or `until`; None if journalctl cannot run."""
         try:
-            status, out, problem = run(command(self.directory, newest=CONTEXT, cursor=cursor, program=self._program))
+            status, out, problem = run(command(self.directory, newest=CONTEXT, cursor=cursor, until=until,
+                                               program=self._program))
         except (OSError, subprocess.SubprocessError) as e:
             self._retry(f"{self.key}: cannot run {self._program}: {e}; retrying every {RETRY:.0f} s")
             return None

@@ -43,11 +43,12 @@ STOP_WAIT = 2.0  # seconds journalctl gets to leave after SIGTERM
 
 
 def command(directory: str | None, *, follow: bool = False, after: str | None = None, cursor: str | None = None,
-            since: int | None = None, newest: int | None = None, program: str = "journalctl") -> list[str]:
+            since: int | None = None, until: int | None = None, newest: int | None = None,
+            program: str = "journalctl") -> list[str]:
     """The journalctl command line: sshd's entries as JSON, oldest first from
     the start of the journal, or just `after` a cursor, or `since` a time (µs
     since the epoch); `newest`: the N newest instead, newest first, up to
-    and including `cursor` if given."""
+    and including `cursor` or `until` if given."""
     # --merge: every journal, with or without -f (which alone means "this boot only", and fails on a
     # journal that has no entry of this boot yet); remote ones (systemd-journal-remote) included.
     argv = [program, "-o", "json", "--output-fields=" + ",".join(FIELDS), "--no-pager", "--merge"]
@@ -57,10 +58,12 @@ def command(directory: str | None, *, follow: bool = False, after: str | None = 
         argv += ["-r", "-n", str(newest)]
         if cursor is not None:
             argv.append("--cursor=" + cursor)
+        elif until is not None:
+            argv.append("--until=" + _at(until))
     elif after is not None:
         argv.append("--after-cursor=" + after)
     elif since is not None:
-        argv.append(f"--since=@{since // 1_000_000}.{since % 1_000_000:06d}")
+        argv.append("--since=" + _at(since))
     if follow:
         argv += ["-f", "--no-tail"]
     return [*argv, *MATCHES]
@@ -149,6 +152,10 @@ def run(argv: Sequence[str], timeout: float = 60.0) -> tuple[int, bytes, str]:
     OSError if it cannot be started, subprocess.TimeoutExpired."""
     r = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, env=_env(), timeout=timeout)
     return r.returncode, r.stdout, r.stderr.decode("utf-8", "replace").strip()
+
+
+def _at(micros: int) -> str:
+    return f"@{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
 
 def _env() -> dict[str, str]:

@@ -98,8 +98,9 @@ def test_a_saved_entry_no_longer_in_the_journal_resumes_at_its_time_with_a_warni
     journals.write(tmp_path / "j", [accepted(0), accepted(5, micros=saved.offset), accepted(3), accepted(4)])
     with caplog.at_level(logging.INFO, "authwatch"):
         src = source(tmp_path, saved)
-        events = read(src)[0]
+        events, earlier, _ = read(src)
     assert ports(events) == [5, 3, 4]  # from the oldest entry at or after the saved time
+    assert ports(earlier) == [0, 5]  # what came before it, for context
     assert "is no longer in the journal" in caplog.text and "2026-11-22T16:06:01.000123+00:00" in caplog.text
     src.close()
 

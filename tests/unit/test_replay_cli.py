@@ -10,7 +10,7 @@ import sys
 import jsonschema
 import pytest
 
-from tests.conftest import FIXTURES, REPO, run_cli
+from tests.conftest import FIXTURES, REPO
 
 SCHEMA = json.loads((REPO / "docs" / "event.schema.json").read_text())
 V10 = str(FIXTURES / "openssh-10-rfc3339.log")

@@ -242,10 +242,19 @@ def insecure(settings: Settings) -> str | None:
 _NOT_SECRET = {"to", "from", "cc", "bcc", "mode", "format", "bin", "name", "smtp", "cto", "rto", "timeout", "verify"}
 
 
+# Schemes whose URL host is a server's name, not a token (for every other
+# Apprise service the "host" may well be a key: tgram://TOKEN/..., join://KEY).
+_SERVER_HOST_SCHEMES = frozenset((
+    "mailto", "mailtos", "json", "jsons", "xml", "xmls", "form", "forms", "mmost", "mmosts", "sendmail",
+    "ntfy", "ntfys", "gotify", "gotifys", "rocket", "rockets", "matrix", "matrixs", "apprise", "apprises",
+))
+
+
 def url_secrets(url: str, user: bool = True) -> list[str]:
-    """The parts of a target URL that may be secret (password, tokens in the
-    path, query values, and with `user` the user name, which some services
-    use as a token), longest first, raw and percent-decoded."""
+    """The parts of a target URL that may be secret (password, the host of
+    services that carry a token there, tokens in the path, query values, and
+    with `user` the user name, which some services use as a token), longest
+    first, raw and percent-decoded, in their own case."""
     try:
         parts = urlsplit(url)
         found = [parts.password or "", (parts.username or "") if user else ""]
@@ -253,12 +262,13 @@ def url_secrets(url: str, user: bool = True) -> list[str]:
         found += [v for k, v in parse_qsl(parts.query) if k.lower().lstrip("+-:") not in _NOT_SECRET]
     except ValueError:
         return []
-    if parts.scheme.lower() in ("slack", "discord") and parts.hostname:
-        found.append(parts.hostname)  # these carry a token where a host would be
+    if parts.scheme.lower() not in _SERVER_HOST_SCHEMES:
+        host = parts.netloc.rpartition("@")[2]
+        found += [host, host.rpartition(":")[0] or host]  # urlsplit's hostname would be lower-cased
     out = set()
     for s in found:
         for form in (s, unquote(s)):
-            if len(form) >= 6:
+            if len(form) >= 3:
                 out.add(form)
     return sorted(out, key=len, reverse=True)
 

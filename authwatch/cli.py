@@ -61,9 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Tell a server's owner, within a second, that someone logged in over SSH, SCP or SFTP: "
         "from where, how, and whether that is normal.",
-        epilog="Exit codes: 0 ok, 1 runtime failure, 2 usage error or missing input, "
-        "3 invalid configuration, 4 configuration refused as insecure. "
+        epilog="Configuration: the first of --config PATH, $AUTHWATCH_CONFIG, /etc/authwatch/config.yaml "
+        "(as root) or $XDG_CONFIG_HOME/authwatch/config.yaml (~/.config/authwatch/config.yaml) that exists; "
+        "none: built-in defaults. rules.example.yaml documents every key; 'authwatch check' checks a file.\n\n"
+        "Exit codes: 0 ok, 1 runtime failure, 2 usage error or missing input, "
+        "3 invalid configuration, 4 configuration refused as insecure.\n\n"
         "Run 'authwatch COMMAND --help' for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(title="commands", metavar="COMMAND")

@@ -123,6 +123,8 @@ def find(explicit: str | None = None) -> str | None:
     named explicitly (option or $AUTHWATCH_CONFIG) must exist."""
     for named, how in ((explicit, "--config"), (os.environ.get("AUTHWATCH_CONFIG"), "$AUTHWATCH_CONFIG")):
         if named:
+            if os.path.isdir(named):
+                raise UsageError(f"{named}: is a directory, not a configuration file (from {how})")
             if not os.path.isfile(named):
                 raise UsageError(f"{named}: no such configuration file (from {how})")
             return named
@@ -147,10 +149,17 @@ def load(explicit: str | None = None) -> Settings:
     if path is None:
         return defaults()
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError([f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                           "save the file as UTF-8"]) from None
     return parse(text, path)
 
 
@@ -385,6 +394,9 @@ def _type_name(value: Any) -> str:
 def _state(check: _Checker, path: tuple, value: Any) -> Any:
     if not isinstance(value, str) or not value.strip():
         return check.error(path, f"expected a file path for the state database, got {_type_name(value)}")
+    if not os.path.isabs(os.path.expanduser(value)):
+        # relative to what? cron, the service and a shell would each find another database
+        return check.error(path, f"expected an absolute path for the state database, got {value!r}")
     return os.path.expanduser(value)
 
 

@@ -192,7 +192,9 @@ def test_trust_ends_and_can_be_for_one_host(store):
 
 def test_trust_targets_are_checked():
     assert parse_target("203.0.113.5") == ("ip", "203.0.113.5/32")
-    assert parse_target("203.0.113.77/24") == ("ip", "203.0.113.0/24")
+    assert parse_target("203.0.113.0/24") == ("ip", "203.0.113.0/24")
+    with pytest.raises(ValueError, match=r"host bits set; did you mean 203\.0\.113\.0/24\?"):
+        parse_target("203.0.113.77/24")  # as `check` refuses it in a rule: which was meant?
     assert parse_target("2001:DB8::/48") == ("ip", "2001:db8::/48")
     assert parse_target(KEY_A) == ("key", KEY_A)
     assert parse_target("MD5:" + ":".join(["ab"] * 16)) == ("key", ":".join(["ab"] * 16))

@@ -19,6 +19,7 @@ seconds); `off` (or `false`) turns an optional check off.
 from __future__ import annotations
 
 import difflib
+import grp
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -234,17 +235,33 @@ def insecure(settings: Settings) -> str | None:
     if settings.file is None:
         return None
     try:
-        mode = os.stat(settings.file).st_mode
+        st = os.stat(settings.file)
     except OSError:
         return None
+    mode = st.st_mode
     fix = f"run 'chmod 600 {settings.file}'"
     if mode & 0o002:
         return f"{settings.file}: anyone may change it (mode {mode & 0o777:04o}): {fix}"
+    if mode & 0o040 and not mode & 0o004 and _service_group(st):
+        mode &= ~0o040  # root:authwatch 0640: the service reads what it may not change
     if settings.secrets and mode & 0o044:
         who = " and ".join(w for w, bit in (("group", 0o040), ("others", 0o004)) if mode & bit)
         return (f"{settings.file}: holds secrets ({', '.join(settings.secrets)}) and is readable by {who} "
                 f"(mode {mode & 0o777:04o}): {fix}, or take the secrets from the environment with ${{NAME}}")
     return None
+
+
+def _service_group(st: os.stat_result) -> bool:
+    """Whether a file owned by root (or by whoever runs this) belongs to the
+    group the service runs as: its own group, or one named authwatch."""
+    if st.st_uid not in (0, os.geteuid()):
+        return False
+    if st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        return True
+    try:
+        return grp.getgrgid(st.st_gid).gr_name == "authwatch"
+    except KeyError:
+        return False
 
 
 # Query keys of a target URL that are not secret (the rest may be tokens).

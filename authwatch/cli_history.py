@@ -111,7 +111,7 @@ def _learn(args: argparse.Namespace) -> int:
                             queue=False)
         stats, failures = replay(paths, pipeline, settings.tz, count, now=now)
         known = store.history_users()
-    print(f"learned {logins:,} logins of {len(users):,} users from {len(paths) - len(failures):,} files "
+    print(f"read {logins:,} logins of {len(users):,} users from {len(paths) - len(failures):,} files "
           f"({stats.lines:,} lines), oldest first: {', '.join(paths)}")
     print(f"history now holds {known:,} users in {args.state or settings.state}")
     for f in failures:

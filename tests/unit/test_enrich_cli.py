@@ -102,7 +102,7 @@ def test_learn_reads_rotated_sets_oldest_first_and_sends_nothing(cli, tmp_path, 
     shell_order = [str(d / n) for n in ("auth.log", "auth.log.1", "auth.log.2.gz")]
     r = cli("learn", "--config", config, *shell_order)
     assert r.code == 0, r.err
-    assert r.out.splitlines()[0].startswith("learned 3 logins of 1 users from 3 files (3 lines), oldest first: "
+    assert r.out.splitlines()[0].startswith("read 3 logins of 1 users from 3 files (3 lines), oldest first: "
                                             f"{d}/auth.log.2.gz, {d}/auth.log.1, {d}/auth.log")
     with Store(str(tmp_path / "state.db")) as s:
         assert s.alert_count() == 0

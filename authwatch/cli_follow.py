@@ -93,7 +93,8 @@ def _run(args: argparse.Namespace) -> int:
     log_to_stderr(logging.WARNING if args.quiet else logging.INFO)
     settings = _secure_settings(args)
     delivery = Delivery(settings, settings.state)
-    with Service(settings, config_file=args.config, from_start=args.from_start) as service:
+    with Service(settings, config_file=args.config, from_start=args.from_start,
+                 allow_insecure=args.insecure_config) as service:
         service.attach(delivery)
         with _signals(service):
             service.run()
@@ -107,7 +108,8 @@ def _scan(args: argparse.Namespace) -> int:
     log_to_stderr(logging.INFO if args.verbose else logging.WARNING)
     settings = _secure_settings(args)
     delivery = Delivery(settings, settings.state)
-    service = Service(settings, config_file=args.config, from_start=args.from_start, scan=True)
+    service = Service(settings, config_file=args.config, from_start=args.from_start, scan=True,
+                      allow_insecure=args.insecure_config)
     if not service.open():
         return errors.OK  # another run or scan is at work: leave it to that one
     try:

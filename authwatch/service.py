@@ -65,11 +65,14 @@ class Busy(UserError):
 
 class Service:
     def __init__(self, settings: Settings, *, config_file: str | None = None, from_start: bool = False,
-                 scan: bool = False):
+                 scan: bool = False, allow_insecure: bool = False):
         """`config_file`: what SIGHUP reloads (None: the search path again).
         `from_start`: files never followed are read from their beginning,
-        not their end. `scan`: one pass for cron."""
+        not their end. `scan`: one pass for cron. `allow_insecure`: a
+        reloaded configuration others may read or change is taken anyway
+        (--insecure-config), as at the start."""
         self.settings = settings
+        self.allow_insecure = allow_insecure
         self.config_file = config_file
         self.from_start = from_start
         self.scanning = scan
@@ -339,6 +342,11 @@ class Service:
             return
         for warning in new.warnings:
             log.warning("%s", warning)
+        why = config.insecure(new)
+        if why and not self.allow_insecure:
+            log.error("configuration not reloaded: %s", why)
+            log.error("keeping the configuration in use")
+            return
         old = self.settings
         if new.state != old.state:
             log.warning("state: a new state database is used from the next start; still using %s", old.state)

@@ -156,3 +156,24 @@ def test_a_failing_store_pauses_reading_and_loses_nothing(tmp_path, caplog):
         r.wait_for([1, *range(1000, 1400), 2], timeout=5)
     assert caplog.text.count("database or disk is full") == 1
     assert "writing works again" in caplog.text
+
+
+def test_a_reload_refuses_a_configuration_others_may_read_with_its_secrets(tmp_path, caplog):
+    """The same check as at the start: SIGHUP is not a way around it."""
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(b"")
+    b.write_bytes(b"")
+    config = tmp_path / "config.yaml"
+    with caplog.at_level(logging.INFO, "authwatch"), Running(tmp_path, [str(a)]) as r:
+        config.write_text(f"state: {tmp_path}/state.db\nsources: [{a}, {b}]\n"
+                          "targets:\n  hook: 'json://u:Hunter2SECRET@127.0.0.1:9/x'\n")
+        config.chmod(0o644)
+        r.service.request_reload()
+        time.sleep(0.3)
+        append(b, login(7))
+        append(a, login(8))
+        r.wait_for([8])
+        time.sleep(0.2)
+        assert 7 not in r.ports()  # b.log was never added: the old configuration is in use
+    assert "configuration not reloaded: " in caplog.text and "readable by group and others" in caplog.text
+    assert "Hunter2SECRET" not in caplog.text

@@ -24,7 +24,10 @@ _FOLLOWING = (
     "are in the outbox: nothing is lost, nothing is queued twice.",
     "A file never followed before starts at its end (no flood of alerts for history) unless --from-start is "
     "given; a file that appears later is read from its start. The files are the configuration's `sources:` "
-    "(default: auto, i.e. /var/log/auth.log and /var/log/secure, whichever exist).",
+    "(default: auto, i.e. /var/log/auth.log and /var/log/secure, whichever exist, else the systemd journal).",
+    "The journal (sources: journal, or journal:DIR) is read with journalctl and resumed after the last entry "
+    "done with (its cursor); forged sshd entries are critical `forged` alerts, and a text log read beside it "
+    "gives no second alert for the same line.",
 )
 
 

@@ -421,16 +421,24 @@ def _sources(check: _Checker, path: tuple, value: Any) -> Any:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        return check.error(path, "expected a list of sources: auto, journal, or file paths / globs")
+        return check.error(path, "expected a list of sources: auto, journal, journal:DIR, or file paths / globs")
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
             check.error(path + (i,), f"expected auto, journal, or a file path / glob, got {_type_name(item)}")
             continue
-        if item not in ("auto", "journal") and not os.path.isabs(os.path.expanduser(item)):
-            check.error(path + (i,), f"expected an absolute path (or auto, journal), got {item!r}")
-            continue
-        out.append(item if item in ("auto", "journal") else os.path.expanduser(item))
+        if item.startswith("journal:"):
+            directory = os.path.expanduser(item[len("journal:"):])
+            if not os.path.isabs(directory):
+                check.error(path + (i,), f"journal:DIR: expected an absolute journal directory, got {item!r}")
+                continue
+            out.append("journal:" + os.path.normpath(directory))
+        elif item in ("auto", "journal"):
+            out.append(item)
+        elif not os.path.isabs(os.path.expanduser(item)):
+            check.error(path + (i,), f"expected an absolute path (or auto, journal, journal:DIR), got {item!r}")
+        else:
+            out.append(os.path.expanduser(item))
     return tuple(out)
 
 

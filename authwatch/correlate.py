@@ -58,9 +58,10 @@ class Correlator:
         session lines."""
         self.hold_always = True
 
-    def feed_all(self, events: list[Event], now: datetime | None) -> list[Event]:
+    def feed_all(self, events: list[Event], now: datetime | None, hold: timedelta | None = None) -> list[Event]:
         """Take events in order; return those now ready, in input order.
-        `now` None means each event's own time (replay: log time)."""
+        `now` None means each event's own time (replay: log time). `hold`:
+        how long these events' logins wait, if not `self.hold`."""
         out: list[Event] = []
         queue = self._queue
         feed = self.feed
@@ -71,15 +72,16 @@ class Correlator:
                     partials.pop((e.host, e.pid), None)
                 out.append(e)  # nothing to join and nothing waiting: straight through
             else:
-                out.extend(feed(e, e.time if now is None else now))
+                out.extend(feed(e, e.time if now is None else now, hold))
         return out
 
-    def feed(self, event: Event, now: datetime) -> list[Event]:
+    def feed(self, event: Event, now: datetime, hold: timedelta | None = None) -> list[Event]:
         """Take one event; return the events now ready, in input order."""
         kind = event.kind
         if kind == ev.LOGIN:
             event = self._complete(event)
-            deadline = now + self.hold if self.hold and (self.hold_always or event.host in self._session_hosts) else None
+            wait = self.hold if hold is None else hold
+            deadline = now + wait if wait and (self.hold_always or event.host in self._session_hosts) else None
             held = _Held(event, deadline)
             if deadline is not None:
                 self._by_conn[(event.host, event.ip, event.port)] = held

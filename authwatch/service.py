@@ -38,6 +38,7 @@ from authwatch.pipeline import Pipeline, Result
 from authwatch.rules.engine import Engine
 from authwatch.sources import Source, configured
 from authwatch.sources.file import FileSource
+from authwatch.sources.journal import JournalSource
 from authwatch.statelock import StateLock
 from authwatch.store import Store, StoreError
 from authwatch.wakeup import DirWatcher, Waker
@@ -91,6 +92,7 @@ class Service:
         self._retry_pause = 0.0
         self._retry_at = 0.0
         self._fresh = False  # a source was added: write its first position now
+        self._auto_journal: bool | None = None  # whether `auto` chose the journal (decided at each start)
 
     # -- life ---------------------------------------------------------------------
 
@@ -208,8 +210,8 @@ class Service:
         for source in list(self.sources.values()):
             for batch in source.poll():
                 if batch.earlier:
-                    pipeline.learn(batch.earlier)
-                self._log_results(pipeline.feed(batch.events, _now(), batch.position))
+                    pipeline.learn(batch.earlier, batch.journal)
+                self._log_results(pipeline.feed(batch.events, _now(), batch.position, batch.journal))
                 self._log_results(pipeline.tick(_now()))  # a long backlog does not pile up behind a hold
                 if self._stop and not self.scanning:
                     break
@@ -272,16 +274,29 @@ class Service:
         never followed begin at their end (unless --from-start); files that
         appear later are read from their start."""
         assert self.store is not None
-        resolved = configured.resolve(self.settings.sources)
+        resolved = configured.resolve(self.settings.sources, None if starting else self._auto_journal)
+        if resolved.auto_journal and not self._auto_journal:
+            log.info("sources: auto: neither %s exists; reading the systemd journal", " nor ".join(configured.AUTO))
+        self._auto_journal = resolved.auto_journal
         if resolved.problems:
             self._sources_notice.report("; ".join(resolved.problems))
         else:
             self._sources_notice.clear()
         wanted = {w.path: w for w in resolved.files}
+        journals = {j.key: j for j in resolved.journals}
         for key in list(self.sources):
-            if key not in wanted:
+            if key not in wanted and key not in journals:
                 self.sources.pop(key).close()
                 log.info("%s: no longer followed", key)
+        for key, j in journals.items():  # first: a journal's backlog is read before the files' (twins.py)
+            if key not in self.sources:
+                self.sources[key] = JournalSource(
+                    key, j.directory, self.store.position(key), self.settings.tz or timezone.utc,
+                    start_at_end=starting and not self.from_start, follow=not self.scanning, wake=self._waker.wake,
+                )
+                self._fresh = True
+        assert self.pipeline is not None
+        self.pipeline.pair_reports(bool(journals) and bool(wanted))
         for path, w in wanted.items():
             if path not in self.sources:
                 self.sources[path] = FileSource(

@@ -68,7 +68,7 @@ def test_errors_name_file_line_column_key_and_expectation():
     problems = errors_of("state: /x\ntimezone: Mars/Olympus\nsources:\n  - auto\n  - relative/path\n")
     assert problems == [
         "c.yaml:2:11: timezone: unknown time zone 'Mars/Olympus'; expected an IANA name such as Europe/London or UTC",
-        "c.yaml:5:5: sources[1]: expected an absolute path (or auto, journal), got 'relative/path'",
+        "c.yaml:5:5: sources[1]: expected an absolute path (or auto, journal, journal:DIR), got 'relative/path'",
     ]
 
 

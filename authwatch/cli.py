@@ -8,6 +8,7 @@ import gc
 import os
 import sys
 import tempfile
+import textwrap
 
 from authwatch import __version__, cli_check, cli_delivery, cli_follow, cli_geoip, cli_history, cli_profile, errors
 from authwatch.console import PROG, load_settings, log_to_stderr, parse_time
@@ -61,9 +62,16 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Tell a server's owner, within a second, that someone logged in over SSH, SCP or SFTP: "
         "from where, how, and whether that is normal.",
-        epilog="Exit codes: 0 ok, 1 runtime failure, 2 usage error or missing input, "
-        "3 invalid configuration, 4 configuration refused as insecure. "
-        "Run 'authwatch COMMAND --help' for a command's options.",
+        epilog="\n\n".join(textwrap.fill(paragraph, 79) for paragraph in (
+            "Configuration: the first of --config PATH, $AUTHWATCH_CONFIG, /etc/authwatch/config.yaml "
+            "(as root) or $XDG_CONFIG_HOME/authwatch/config.yaml (~/.config/authwatch/config.yaml) that "
+            "exists; none: built-in defaults. rules.example.yaml documents every key; 'authwatch check' "
+            "checks a file.",
+            "Exit codes: 0 ok, 1 runtime failure, 2 usage error or missing input, "
+            "3 invalid configuration, 4 configuration refused as insecure.",
+            "Run 'authwatch COMMAND --help' for a command's options.",
+        )),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(title="commands", metavar="COMMAND")

@@ -78,6 +78,10 @@ def _outbox(args: argparse.Namespace) -> int:
     from authwatch.deliver.view import outbox_text, retry_text
 
     settings = load_settings(args.config)
+    if args.target and not args.retry:
+        raise UsageError("outbox --target NAME goes with --retry ID")
+    if args.target and args.target not in settings.targets:
+        raise UsageError(f"no target named {args.target!r}; configured: {', '.join(settings.targets) or 'none'}")
     path = args.state or settings.state
     if not os.path.exists(path):
         raise UsageError(f"{path}: no state database (nothing was ever queued there)")

@@ -25,7 +25,10 @@ _FOLLOWING = (
     "are in the outbox: nothing is lost, nothing is queued twice.",
     "A file never followed before starts at its end (no flood of alerts for history) unless --from-start is "
     "given; a file that appears later is read from its start. The files are the configuration's `sources:` "
-    "(default: auto, i.e. /var/log/auth.log and /var/log/secure, whichever exist).",
+    "(default: auto, i.e. /var/log/auth.log and /var/log/secure, whichever exist, else the systemd journal).",
+    "The journal (sources: journal, or journal:DIR) is read with journalctl and resumed after the last entry "
+    "done with (its cursor); forged sshd entries are critical `forged` alerts, and a text log read beside it "
+    "gives no second alert for the same line.",
 )
 
 
@@ -100,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
     log_to_stderr(logging.WARNING if args.quiet else logging.INFO)
     settings = _secure_settings(args)
     delivery = Delivery(settings, settings.state)
-    with Service(settings, config_file=args.config, from_start=args.from_start, reload=_loader(args)) as service:
+    with Service(settings, config_file=args.config, from_start=args.from_start,
+                 allow_insecure=args.insecure_config, reload=_loader(args)) as service:
         service.attach(delivery)
         with _signals(service):
             service.run()
@@ -115,7 +119,8 @@ def _scan(args: argparse.Namespace) -> int:
     settings = _secure_settings(args)
     delivery = Delivery(settings, settings.state)
     service = Service(settings, config_file=args.config, from_start=args.from_start, scan=True,
-                      lock_wait=USER_LOCK_WAIT if args.user else 0.0, reload=_loader(args))
+                      allow_insecure=args.insecure_config, lock_wait=USER_LOCK_WAIT if args.user else 0.0,
+                      reload=_loader(args))
     if not service.open():
         return errors.OK  # another run or scan is at work: leave it to that one
     try:

@@ -4,7 +4,6 @@ printing out; the work is in authwatch/enrich/)."""
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 
 from authwatch import errors
@@ -14,6 +13,7 @@ from authwatch.enrich.enricher import missing_geoip, open_geoip
 from authwatch.enrich.geoip import DBIP_CREDIT
 from authwatch.errors import UsageError
 from authwatch.event import Geo
+from authwatch.parse.sshd import canonical_ip
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -73,10 +73,9 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _lookup(args: argparse.Namespace) -> int:
-    try:
-        ip = str(ipaddress.ip_address(args.ip.strip()))
-    except ValueError:
-        raise UsageError(f"geoip lookup: {args.ip!r} is not an IPv4 or IPv6 address") from None
+    ip = canonical_ip(args.ip.strip())  # as the parser gives it: ::ffff:1.2.3.4 is 1.2.3.4
+    if ip is None:
+        raise UsageError(f"geoip lookup: {args.ip!r} is not an IPv4 or IPv6 address")
     settings = load_settings(args.config)
     db = open_geoip(settings)
     missing = missing_geoip(settings)
@@ -90,7 +89,13 @@ def _lookup(args: argparse.Namespace) -> int:
         print(json.dumps(geo._asdict(), ensure_ascii=False))
         return errors.OK
     rows = [("address", ip), ("scope", geo.scope)]
-    rows.append(("place", describe.where(geo) or ("not in the database" if geo.scope == "public" else "-")))
+    if geo.scope != "public":
+        unknown = "-"
+    elif db is None:
+        unknown = "unknown: GeoIP is off (geoip: false)" if not settings.geoip.enabled else "unknown: no database"
+    else:
+        unknown = "not in the database"
+    rows.append(("place", describe.where(geo) or unknown))
     if geo.lat is not None:
         radius = f", within {geo.accuracy_km:,} km" if geo.accuracy_km else ""
         rows.append(("location", f"{geo.lat:.4f}, {geo.lon:.4f}{radius}"))

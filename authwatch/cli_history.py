@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import datetime, timezone, tzinfo
 
 from authwatch import config, errors
@@ -110,7 +111,7 @@ def _learn(args: argparse.Namespace) -> int:
                             queue=False)
         stats, failures = replay(paths, pipeline, settings.tz, count, now=now)
         known = store.history_users()
-    print(f"learned {logins:,} logins of {len(users):,} users from {len(paths) - len(failures):,} files "
+    print(f"read {logins:,} logins of {len(users):,} users from {len(paths) - len(failures):,} files "
           f"({stats.lines:,} lines), oldest first: {', '.join(paths)}")
     print(f"history now holds {known:,} users in {args.state or settings.state}")
     for f in failures:
@@ -121,7 +122,10 @@ def _learn(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     kinds = KINDS if args.kind == "all" else (args.kind,)
-    with Store(args.state or settings.state) as store:
+    state = args.state or settings.state
+    if not os.path.exists(state):
+        raise UsageError(f"{state}: no state database (nothing was ever learned or followed there)")
+    with Store(state) as store:
         rows = store.history(args.user, kinds)
         orgs = {(r.host, r.user, r.value): r.label for r in store.history(args.user, ("asn",))}
     if args.json:
@@ -161,9 +165,14 @@ def _asn(r: HistoryRow, orgs: dict) -> str:
 
 def _trust(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    with Store(args.state or settings.state) as store:
+    if args.list and args.target:
+        raise UsageError("trust --list: give at most a USER to list what is trusted for")
+    state = args.state or settings.state
+    if args.list and not os.path.exists(state):
+        raise UsageError(f"{state}: no state database (nothing was ever trusted there)")
+    with Store(state) as store:
         if args.list:
-            rows = store.trusts()
+            rows = [r for r in store.trusts() if args.user is None or r.user == args.user]
             if not rows:
                 print("nothing is trusted")
             for r in rows:
@@ -183,6 +192,8 @@ def _trust(args: argparse.Namespace) -> int:
             raise UsageError(f"trust: {value} is not trusted for {printable(args.user)}"
                              + (f" on {printable(host)}" if host else ""))
         until = _until(args.until, settings.tz) if args.until else None
+        if until is not None and until <= datetime.now(timezone.utc).timestamp():
+            raise UsageError(f"trust --until {args.until}: that time has passed")
         store.add_trust(host, args.user, kind, value, until)
     print(_trusted(args.user, value, host, until, settings.tz))
     return errors.OK

@@ -19,6 +19,7 @@ seconds); `off` (or `false`) turns an optional check off.
 from __future__ import annotations
 
 import difflib
+import grp
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -132,6 +133,8 @@ def find(explicit: str | None = None) -> str | None:
     named explicitly (option or $AUTHWATCH_CONFIG) must exist."""
     for named, how in ((explicit, "--config"), (os.environ.get("AUTHWATCH_CONFIG"), "$AUTHWATCH_CONFIG")):
         if named:
+            if os.path.isdir(named):
+                raise UsageError(f"{named}: is a directory, not a configuration file (from {how})")
             if not os.path.isfile(named):
                 raise UsageError(f"{named}: no such configuration file (from {how})")
             return named
@@ -153,10 +156,17 @@ def load(explicit: str | None = None) -> Settings:
     if path is None:
         return defaults()
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError([f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                           "save the file as UTF-8"]) from None
     return parse(text, path)
 
 
@@ -232,12 +242,15 @@ def insecure(settings: Settings) -> str | None:
     if settings.file is None:
         return None
     try:
-        mode = os.stat(settings.file).st_mode
+        st = os.stat(settings.file)
     except OSError:
         return None
+    mode = st.st_mode
     fix = f"run 'chmod 600 {settings.file}'"
     if mode & 0o002:
         return f"{settings.file}: anyone may change it (mode {mode & 0o777:04o}): {fix}"
+    if mode & 0o040 and not mode & 0o004 and _service_group(st):
+        mode &= ~0o040  # root:authwatch 0640: the service reads what it may not change
     if settings.secrets and mode & 0o044:
         who = " and ".join(w for w, bit in (("group", 0o040), ("others", 0o004)) if mode & bit)
         return (f"{settings.file}: holds secrets ({', '.join(settings.secrets)}) and is readable by {who} "
@@ -245,14 +258,36 @@ def insecure(settings: Settings) -> str | None:
     return None
 
 
+def _service_group(st: os.stat_result) -> bool:
+    """Whether a file owned by root (or by whoever runs this) belongs to the
+    group the service runs as: its own group, or one named authwatch."""
+    if st.st_uid not in (0, os.geteuid()):
+        return False
+    if st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        return True
+    try:
+        return grp.getgrgid(st.st_gid).gr_name == "authwatch"
+    except KeyError:
+        return False
+
+
 # Query keys of a target URL that are not secret (the rest may be tokens).
 _NOT_SECRET = {"to", "from", "cc", "bcc", "mode", "format", "bin", "name", "smtp", "cto", "rto", "timeout", "verify"}
 
 
+# Schemes whose URL host is a server's name, not a token (for every other
+# Apprise service the "host" may well be a key: tgram://TOKEN/..., join://KEY).
+_SERVER_HOST_SCHEMES = frozenset((
+    "mailto", "mailtos", "json", "jsons", "xml", "xmls", "form", "forms", "mmost", "mmosts", "sendmail",
+    "ntfy", "ntfys", "gotify", "gotifys", "rocket", "rockets", "matrix", "matrixs", "apprise", "apprises",
+))
+
+
 def url_secrets(url: str, user: bool = True) -> list[str]:
-    """The parts of a target URL that may be secret (password, tokens in the
-    path, query values, and with `user` the user name, which some services
-    use as a token), longest first, raw and percent-decoded."""
+    """The parts of a target URL that may be secret (password, the host of
+    services that carry a token there, tokens in the path, query values, and
+    with `user` the user name, which some services use as a token), longest
+    first, raw and percent-decoded, in their own case."""
     try:
         parts = urlsplit(url)
         found = [parts.password or "", (parts.username or "") if user else ""]
@@ -260,12 +295,13 @@ def url_secrets(url: str, user: bool = True) -> list[str]:
         found += [v for k, v in parse_qsl(parts.query) if k.lower().lstrip("+-:") not in _NOT_SECRET]
     except ValueError:
         return []
-    if parts.scheme.lower() in ("slack", "discord") and parts.hostname:
-        found.append(parts.hostname)  # these carry a token where a host would be
+    if parts.scheme.lower() not in _SERVER_HOST_SCHEMES:
+        host = parts.netloc.rpartition("@")[2]
+        found += [host, host.rpartition(":")[0] or host]  # urlsplit's hostname would be lower-cased
     out = set()
     for s in found:
         for form in (s, unquote(s)):
-            if len(form) >= 6:
+            if len(form) >= 3:
                 out.add(form)
     return sorted(out, key=len, reverse=True)
 
@@ -382,6 +418,9 @@ def _type_name(value: Any) -> str:
 def _state(check: _Checker, path: tuple, value: Any) -> Any:
     if not isinstance(value, str) or not value.strip():
         return check.error(path, f"expected a file path for the state database, got {_type_name(value)}")
+    if not os.path.isabs(os.path.expanduser(value)):
+        # relative to what? cron, the service and a shell would each find another database
+        return check.error(path, f"expected an absolute path for the state database, got {value!r}")
     return os.path.expanduser(value)
 
 
@@ -389,7 +428,7 @@ def _sources(check: _Checker, path: tuple, value: Any) -> Any:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        return check.error(path, "expected a list of sources: auto, journal, or file paths / globs")
+        return check.error(path, "expected a list of sources: auto, journal, journal:DIR, or file paths / globs")
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
@@ -401,11 +440,18 @@ def _sources(check: _Checker, path: tuple, value: Any) -> Any:
                 check.error(path + (i,), f"expected {hooked[0]} or {hooked[0]}:ABSOLUTE-PATH, got {item!r}")
                 continue
             out.append(item)
-            continue
-        if item not in ("auto", "journal") and not os.path.isabs(os.path.expanduser(item)):
-            check.error(path + (i,), f"expected an absolute path (or auto, journal), got {item!r}")
-            continue
-        out.append(item if item in ("auto", "journal") else os.path.expanduser(item))
+        elif item.startswith("journal:"):
+            directory = os.path.expanduser(item[len("journal:"):])
+            if not os.path.isabs(directory):
+                check.error(path + (i,), f"journal:DIR: expected an absolute journal directory, got {item!r}")
+                continue
+            out.append("journal:" + os.path.normpath(directory))
+        elif item in ("auto", "journal"):
+            out.append(item)
+        elif not os.path.isabs(os.path.expanduser(item)):
+            check.error(path + (i,), f"expected an absolute path (or auto, journal, journal:DIR), got {item!r}")
+        else:
+            out.append(os.path.expanduser(item))
     return tuple(out)
 
 

@@ -69,25 +69,29 @@ class Correlator:
         self._session_hosts: set[str | None] = set()
         self.hook_hosts: frozenset[str] = frozenset()  # host_key()s whose logins a PAM hook reports
         self.logs_followed = False  # a log that reports logins is read: records wait for it
+        self.log_lag = timedelta(0)  # how much longer than `hold` a record waits for the log
         self._awaiting_record: dict[tuple, _Held] = {}  # pair key -> logged login held for its record
         self._records: dict[tuple, _Held] = {}  # pair key -> record held for its logged login
         self._gone: dict[str, OrderedDict[tuple, Event]] = {ev.LOGIN: OrderedDict(), ev.RECORD: OrderedDict()}
 
-    def pair(self, hook_hosts: Iterable[str | None], logs_followed: bool) -> None:
+    def pair(self, hook_hosts: Iterable[str | None], logs_followed: bool, log_lag: timedelta = timedelta(0)) -> None:
         """A PAM hook reports the logins of `hook_hosts` (its spool is
         followed), and logs are followed (`logs_followed`): each of the two
-        reports of a login waits for the other."""
+        reports of a login waits for the other; a record `log_lag` longer
+        than `hold` (the journal tells its readers in bursts)."""
         self.hook_hosts = frozenset(host_key(h) for h in hook_hosts)
         self.logs_followed = logs_followed
+        self.log_lag = log_lag
 
     def hold_all(self) -> None:
         """Hold logins of every host, not only of hosts already seen logging
         session lines."""
         self.hold_always = True
 
-    def feed_all(self, events: list[Event], now: datetime | None) -> list[Event]:
+    def feed_all(self, events: list[Event], now: datetime | None, hold: timedelta | None = None) -> list[Event]:
         """Take events in order; return those now ready, in input order.
-        `now` None means each event's own time (replay: log time)."""
+        `now` None means each event's own time (replay: log time). `hold`:
+        how long these events' logins wait, if not `self.hold`."""
         out: list[Event] = []
         queue = self._queue
         feed = self.feed
@@ -98,14 +102,14 @@ class Correlator:
                     partials.pop((e.host, e.pid), None)
                 out.append(e)  # nothing to join and nothing waiting: straight through
             else:
-                out.extend(feed(e, e.time if now is None else now))
+                out.extend(feed(e, e.time if now is None else now, hold))
         return out
 
-    def feed(self, event: Event, now: datetime) -> list[Event]:
+    def feed(self, event: Event, now: datetime, hold: timedelta | None = None) -> list[Event]:
         """Take one event; return the events now ready, in input order."""
         kind = event.kind
         if kind == ev.LOGIN:
-            self._login(self._complete(event), now)
+            self._login(self._complete(event), now, self.hold if hold is None else hold)
         elif kind == ev.RECORD:
             self._record(event, now)
         elif kind == ev.SESSION and event.session is not None:
@@ -131,7 +135,7 @@ class Correlator:
             self._queue.append(_Held(event, None))
         return self.flush(now)
 
-    def _login(self, login: Event, now: datetime) -> None:
+    def _login(self, login: Event, now: datetime, hold: timedelta) -> None:
         waits = set()
         if self.hold_always or login.host in self._session_hosts:
             waits.add(_SESSION)
@@ -151,8 +155,8 @@ class Correlator:
                 return
             if host_key(login.host) in self.hook_hosts and key[2] is not None:
                 waits.add(_RECORD)
-        if self.hold and waits:
-            held = _Held(login, now + self.hold, frozenset(waits))
+        if hold and waits:
+            held = _Held(login, now + hold, frozenset(waits))
             self._wait(held, held.waits)
         else:
             held = _Held(login, None)
@@ -183,7 +187,7 @@ class Correlator:
         elif _twins(self._gone[ev.LOGIN].get(key), record):
             pass  # its login has gone out already: the record is only noted
         elif self.hold and self.logs_followed and key[2] is not None:
-            held = _Held(record, now + self.hold, frozenset((_LOGIN,)))
+            held = _Held(record, now + self.hold + self.log_lag, frozenset((_LOGIN,)))
             self._records[key] = held
             self._queue.append(held)
             return

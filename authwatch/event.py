@@ -31,6 +31,7 @@ KINDS = (LOGIN, FAILURE, INVALID_USER, LOGOUT, SESSION, DISCONNECT, PARTIAL, KEY
 RECORD = "record"  # a PAM hook record: a session was opened
 DUPLICATE = "duplicate"  # a logged login the hook's record had already reported (arrived too late to join)
 HOOK_IDENT = "pam_exec"  # the `ident` of records, and of logins the hook alone reported
+PROFILE_IDENT = "profile"  # the `ident` of logins read from ~/.ssh_logins (parse/sshlogins.py)
 # Made by the rules, not parsed: many events summed up in one message.
 SUMMARY = "summary"  # a `summarize` rule's window: counts per address and user
 DIGEST = "digest"  # alerts deferred (quiet hours, `digest` rules), sent as one

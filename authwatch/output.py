@@ -17,7 +17,16 @@ from authwatch.enrich import describe
 from authwatch.event import Deferred, Event, event_id, to_json
 from authwatch.rules import Decision
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Control characters, line and paragraph separators, and the characters that
+# are invisible or reorder text (Unicode "format" characters, bidi marks, zero
+# widths, invisible fillers, variation selectors, tags): shown as escapes, so
+# `ro\u200bot` or a right-to-left override cannot pass for another name.
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+    "\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+    "\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff]"
+)
 MAX_SHOWN = 200
 
 
@@ -25,7 +34,12 @@ def printable(value: Any, limit: int = MAX_SHOWN) -> str:
     text = str(value)
     if len(text) > limit:
         text = text[:limit] + f"… ({len(text) - limit} more characters)"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(m: re.Match) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}"
 
 
 def json_line(event: Event, decision: Decision | None, alert_id: str | None = None) -> str:

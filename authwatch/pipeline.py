@@ -25,6 +25,10 @@ harmless. Positions of batches that raised no alert are written lazily (at
 most every `position_interval` seconds, and on `flush()`): re-reading a few
 lines without alerts after a crash costs nothing, an fsync per line does.
 
+When the service follows the systemd journal and a text log carrying the
+same lines, `pair_reports(True)` puts twins.py before the correlator: each
+line reported by both leaves once, as the journal reported it.
+
 If the store cannot be written (disk full, database locked), the alerts and
 positions stay here, StoreError is raised, and every later call writes them
 first: nothing is skipped, and the saved positions never pass an alert that
@@ -46,8 +50,12 @@ from authwatch.event import Event, event_id
 from authwatch.rules import IGNORE, Decision
 from authwatch.rules.engine import Engine, Output
 from authwatch.store import Position, Store
+from authwatch.twins import TWIN, Twins
 
 Enricher = Callable[[Event], Event]
+# journald tells its readers of new entries in bursts (every 250 ms at most):
+# a login's session line, logged 50 ms after it, may come a burst or two later.
+JOURNAL_LAG = timedelta(milliseconds=500)
 
 
 class Result(NamedTuple):
@@ -88,6 +96,8 @@ class Pipeline:
         self.queue = queue
         self.targets = tuple(targets)
         self.correlator = Correlator(hold)
+        self.twins: Twins | None = None  # see pair_reports()
+        self._tombstones = False  # reports dropped as twins may be on their way
         self._set_enrichers(enrichers)
         # Without an engine: the built-in policy, alerting every target given.
         self.rules = rules if rules is not None else Engine(Settings(file=None, state=store.path,
@@ -119,43 +129,72 @@ class Pipeline:
         self._each = tuple(e for e in self.enrichers if not hasattr(e, "enrich_all"))
         self._stateful = [e for e in self.enrichers if hasattr(e, "changes")]
 
-    def feed(self, events: Iterable[Event], now: datetime | None = None, position: Position | None = None) -> list[Result]:
+    def feed(self, events: Iterable[Event], now: datetime | None = None, position: Position | None = None,
+             journal: bool = False) -> list[Result]:
         """Run parsed events through and queue their alerts. `position`: where
-        the events' source is once these events are done with."""
+        the events' source is once these events are done with. `journal`: they
+        come from the systemd journal (see pair_reports)."""
         events = list(events)
         self._fed += len(events)
         if position is not None:
             self._batches.append((self._fed, position))
-        ready = self.correlator.feed_all(events, None if self.log_time else now)
+        if self.twins is not None:
+            events = self.twins.feed_all(events, now, journal)  # type: ignore[arg-type]
+        hold = self.correlator.hold + JOURNAL_LAG if journal and self.correlator.hold else None
+        ready = self.correlator.feed_all(events, None if self.log_time else now, hold)
         return self._finish(ready)
 
-    def learn(self, events: Iterable[Event]) -> None:
+    def learn(self, events: Iterable[Event], journal: bool = False) -> None:
         """Let the correlator know what a source logged before it was followed
         (whether its hosts log session lines); nothing is queued."""
+        events = tuple(events)
         self.correlator.learn(events)
+        if self.twins is not None:
+            self.twins.learn(events, journal)
+
+    def pair_reports(self, on: bool) -> None:
+        """The journal and text logs are followed together (`on`): keep one
+        report of each line they both carry, the journal's (twins.py). Turned
+        off only once nothing is held for pairing. Service only (wall clock)."""
+        if on and self.twins is None:
+            self.twins = Twins()
+            self._tombstones = True
+        elif not on and self.twins is not None and self.twins.next_deadline() is None:
+            self.twins = None
+
+    def pair_hook(self, hosts: Iterable[str | None], logs: bool, journal: bool) -> None:
+        """The PAM hook's spool is followed for `hosts`, and logs (`logs`;
+        the systemd journal among them: `journal`) are followed: the
+        correlator joins the two reports of each login."""
+        self.correlator.pair(hosts, logs, JOURNAL_LAG if journal else timedelta(0))
 
     def tick(self, now: datetime) -> list[Result]:
         """Let out logins whose hold ran out by `now`, and what the rules
         made due by then (summaries at the end of their window, the digest at
         the end of quiet hours). The service calls it with the wall clock;
         `next_deadline()` says when it must be called next."""
-        return self._finish(self.correlator.flush(now), now=now)
+        ready = self.correlator.feed_all(self.twins.flush(now), now) if self.twins is not None else []
+        return self._finish(ready + self.correlator.flush(now), now=now)
 
     def drain(self) -> list[Result]:
         """End of input: let everything out, and write every position and
         all enricher state; in log time (replay), also the summaries and
         digest the rules still hold."""
-        return self._finish(self.correlator.drain(), final=True)
+        ready = self.correlator.feed_all(self.twins.drain(), None) if self.twins is not None else []
+        return self._finish(ready + self.correlator.drain(), final=True)
 
     def next_deadline(self) -> datetime | None:
         """When `tick` must be called at the latest: the oldest held login
         must go out, or the rules have something due."""
-        held, due = self.correlator.next_deadline(), self.rules.next_due
-        return min(held, due) if held is not None and due is not None else held or due
+        times = [t for t in (self.correlator.next_deadline(), self.rules.next_due,
+                             self.twins.next_deadline() if self.twins is not None else None) if t is not None]
+        return min(times, default=None)
 
     def holding(self) -> bool:
-        """A login is held for its session line."""
-        return self.correlator.next_deadline() is not None
+        """A login is held for its session line, or a text report for its
+        journal twin."""
+        return self.correlator.next_deadline() is not None or (
+            self.twins is not None and self.twins.next_deadline() is not None)
 
     def flush(self) -> None:
         """Write what is waiting (alerts, acknowledged positions, enricher and
@@ -173,6 +212,8 @@ class Pipeline:
         while batches and batches[0][0] <= self._released:
             position = batches.popleft()[1]
             self._positions[position.source] = position
+        if self._tombstones:
+            events = [e for e in events if e.kind != TWIN]
         results: list[Result] = []
         alerts: list[Alert] = []
         for enrich_all in self._batch:

@@ -39,6 +39,7 @@ from authwatch.pipeline import Pipeline, Result
 from authwatch.rules.engine import Engine
 from authwatch.sources import Source, configured
 from authwatch.sources.file import FileSource, syslog_parser
+from authwatch.sources.journal import JournalSource
 from authwatch.sources.profile import profile_parser
 from authwatch.sources.spool import SpoolSource
 from authwatch.statelock import StateLock
@@ -67,12 +68,16 @@ class Busy(UserError):
 
 class Service:
     def __init__(self, settings: Settings, *, config_file: str | None = None, from_start: bool = False,
-                 scan: bool = False, lock_wait: float = 0.0, reload: Callable[[str | None], Settings] = config.load):
+                 scan: bool = False, allow_insecure: bool = False, lock_wait: float = 0.0,
+                 reload: Callable[[str | None], Settings] = config.load):
         """`config_file`: what SIGHUP reloads (None: the search path again),
         with `reload`. `from_start`: files never followed are read from their
-        beginning, not their end. `scan`: one pass for cron. `lock_wait`:
-        seconds to wait for another process to release the state database."""
+        beginning, not their end. `scan`: one pass for cron. `allow_insecure`:
+        a reloaded configuration others may read or change is taken anyway
+        (--insecure-config), as at the start. `lock_wait`: seconds to wait for
+        another process to release the state database."""
         self.settings = settings
+        self.allow_insecure = allow_insecure
         self.lock_wait = lock_wait
         self._load = reload
         self.config_file = config_file
@@ -94,6 +99,7 @@ class Service:
         self._retry_pause = 0.0
         self._retry_at = 0.0
         self._fresh = False  # a source was added: write its first position now
+        self._auto_journal: bool | None = None  # whether `auto` chose the journal (decided at each start)
 
     # -- life ---------------------------------------------------------------------
 
@@ -211,8 +217,8 @@ class Service:
         for source in list(self.sources.values()):
             for batch in source.poll():
                 if batch.earlier:
-                    pipeline.learn(batch.earlier)
-                self._log_results(pipeline.feed(batch.events, _now(), batch.position))
+                    pipeline.learn(batch.earlier, batch.journal)
+                self._log_results(pipeline.feed(batch.events, _now(), batch.position, batch.journal))
                 self._log_results(pipeline.tick(_now()))  # a long backlog does not pile up behind a hold
                 if self._stop and not self.scanning:
                     break
@@ -275,23 +281,35 @@ class Service:
         never followed begin at their end (unless --from-start); files that
         appear later are read from their start."""
         assert self.store is not None
-        resolved = configured.resolve(self.settings.sources)
+        resolved = configured.resolve(self.settings.sources, None if starting else self._auto_journal)
+        if resolved.auto_journal and not self._auto_journal:
+            log.info("sources: auto: neither %s exists; reading the systemd journal", " nor ".join(configured.AUTO))
+        self._auto_journal = resolved.auto_journal
         if resolved.problems:
             self._sources_notice.report("; ".join(resolved.problems))
         else:
             self._sources_notice.clear()
         wanted = {w.path: w for w in resolved.files}
+        journals = {j.key: j for j in resolved.journals}
         for key in list(self.sources):
-            if key not in wanted:
+            if key not in wanted and key not in journals:
                 self.sources.pop(key).close()
                 log.info("%s: no longer followed", key)
+        for key, j in journals.items():  # first: a journal's backlog is read before the files' (twins.py)
+            if key not in self.sources:
+                self.sources[key] = JournalSource(
+                    key, j.directory, self.store.position(key), self.settings.tz or timezone.utc,
+                    start_at_end=starting and not self.from_start, follow=not self.scanning, wake=self._waker.wake,
+                )
+                self._fresh = True
+        assert self.pipeline is not None
+        self.pipeline.pair_reports(bool(journals) and any(w.kind == configured.LOG for w in wanted.values()))
         for path, w in wanted.items():
             if path not in self.sources:
                 self.sources[path] = self._source(w, starting and not self.from_start)
                 self._fresh = True
-        assert self.pipeline is not None
         spools = [s for s in self.sources.values() if isinstance(s, SpoolSource)]
-        self.pipeline.correlator.pair([s.host for s in spools], logs_followed=len(spools) < len(self.sources))
+        self.pipeline.pair_hook([s.host for s in spools], logs=len(spools) < len(self.sources), journal=bool(journals))
         self._next_refresh = time.monotonic() + self.settings.poll_interval
         self._watch()
 
@@ -340,6 +358,11 @@ class Service:
             return
         for warning in new.warnings:
             log.warning("%s", warning)
+        why = config.insecure(new)
+        if why and not self.allow_insecure:
+            log.error("configuration not reloaded: %s", why)
+            log.error("keeping the configuration in use")
+            return
         old = self.settings
         if new.state != old.state:
             log.warning("state: a new state database is used from the next start; still using %s", old.state)

@@ -98,6 +98,10 @@ class Delivery:
         if self._threads:
             return
         self._stopping.clear()
+        # Create (or migrate) the store here, once, before the workers each
+        # open it: concurrent first opens of a new database race for its
+        # schema and WAL switch.
+        Store(self.store_path).close()
         for target in self.targets.values():
             self._threads.append(self._spawn(f"authwatch-deliver-{target.name}", self._serve_target, target))
         self._threads.append(self._spawn("authwatch-health", self._serve_health, None, wakeable=False))

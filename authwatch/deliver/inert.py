@@ -5,8 +5,9 @@ Everything in a log line is chosen by someone else: a user name can be
 terminal escapes, or be 10 KB long. `clean` makes a value safe in every format
 at once: control characters become visible (`\\x0d`), the length is capped, and
 what chat services turn into a mention or a link (`@name`, `scheme://`,
-`www.`) gets an invisible WORD JOINER (U+2060) after its first character, so
-it reads the same but no longer matches. Each format then escapes its own
+`www.`), and what mail programs decode in a header (an RFC 2047 encoded word,
+`=?utf-8?b?...?=`), gets an invisible WORD JOINER (U+2060) after its first
+character, so it reads the same but no longer matches. Each format then escapes its own
 syntax: `html` for e-mail's HTML part, `markdown` for services that render
 plain text as Markdown (Mattermost, Discord, ...). Slack's `<`, `>` and `&`
 are escaped by Apprise's own text mode.
@@ -23,7 +24,7 @@ from authwatch.output import printable
 WORD_JOINER = "\u2060"
 FIELD_LIMIT = 200  # characters of one value shown in a message
 
-_LINKISH = re.compile(r"@|:(?=//)|(?i:www)(?=\.)")
+_LINKISH = re.compile(r"@|:(?=//)|(?i:www)(?=\.)|=(?=\?)")
 _MARKDOWN = re.compile(r"([\\`*_~\[\]()<>|#&!])")
 
 

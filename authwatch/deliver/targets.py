@@ -225,11 +225,17 @@ def _load_error(scheme: str, log: str, secrets: list[str]) -> str:
         if text.startswith("Unparseable URL"):
             return f"no Apprise service has the scheme {scheme}://"
         if level == "WARNING":
-            reasons.append(text)
+            # Apprise quotes the offending value in brackets: a token, a key
+            # (keep a plain word such as "(third)", which says which part).
+            reasons.append(_QUOTED.sub(lambda m: m.group() if _WORD.fullmatch(m.group()) else "(…)", text))
     reason = "; ".join(reasons) or "a part of it is missing or malformed"
     for secret in secrets:
         reason = reason.replace(secret, "***")
     return f"Apprise cannot use this {scheme}:// URL: {reason}"
+
+
+_QUOTED = re.compile(r"\([^()]*\)")
+_WORD = re.compile(r"\([a-z ]{1,12}\)")
 
 
 def _apprise_error(result: Any) -> str:

@@ -9,8 +9,10 @@ each a pair of Counters (by address, by user). A new generation starts when the 
 the current one; the oldest is then dropped whole, which keeps memory bounded
 without any sweeping. A count therefore covers between (STEPS-1)/STEPS of the
 window and the whole of it. A generation keeps at most `MAX_KEYS` addresses
-and users, the most frequent (a distributed attack beyond that is
-undercounted, never unbounded).
+and users: past that it is cut back to the most frequent half (a distributed
+attack beyond that is undercounted, never unbounded), and only half as often
+as it grows, so a botnet of a million addresses costs a cut per 25,000 new
+ones, not one per batch.
 
 Failures of names that are not accounts (`invalid user`) count for the address
 only: such a name can never log in. Counts span every host of a log (a central
@@ -82,7 +84,7 @@ class FailureWindow:
             g.by_user.update(compress(map(_USER, chunk), map(not_, map(_INVALID, chunk))))
             for counts in (g.by_ip, g.by_user):
                 if len(counts) > MAX_KEYS:
-                    kept = counts.most_common(MAX_KEYS)
+                    kept = counts.most_common(MAX_KEYS // 2)
                     counts.clear()
                     counts.update(dict(kept))
             i = j

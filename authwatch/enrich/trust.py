@@ -25,8 +25,15 @@ def parse_target(text: str) -> tuple[str, str]:
     if _FINGERPRINT.match(text):
         return KEY, text[4:] if text.startswith("MD5:") else text
     try:
-        return IP, str(ipaddress.ip_network(text, strict=False))
+        return IP, str(ipaddress.ip_network(text))
     except ValueError:
+        if "/" in text:
+            try:
+                network = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                pass
+            else:  # 10.0.0.1/8: the address has bits set past the prefix; which was meant?
+                raise ValueError(f"{text!r} has host bits set; did you mean {network}?") from None
         raise ValueError(
             f"{text!r} is not an IP address, a network such as 203.0.113.0/24 or 2001:db8::/48, "
             "or a key fingerprint such as SHA256:... (as sshd logs it)"

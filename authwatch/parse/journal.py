@@ -22,8 +22,8 @@ from datetime import datetime, timezone, tzinfo
 
 from authwatch import event as ev
 from authwatch.event import Event, Forged
-from authwatch.parse.sshd import NOISE, UNKNOWN, parse_message
-from authwatch.parse.syslog import MALFORMED, MAX_EXAMPLES, OTHER, Stats
+from authwatch.parse.sshd import UNKNOWN, parse_message
+from authwatch.parse.syslog import MALFORMED, OTHER, Stats
 
 IDENTS = frozenset(("sshd", "sshd-session", "internal-sftp", "sftp-server"))
 SSHD_BINARIES = frozenset(("sshd", "sshd-session", "sshd-auth"))
@@ -59,16 +59,9 @@ class JournalParser:
             r = self.parse_entry(entry, f"{self.source}:{lineno}") if isinstance(entry, dict) else MALFORMED
             if r.__class__ is Event:
                 out.append(r)
-            elif r is NOISE:
-                stats.noise += 1
-            elif r is OTHER:
-                stats.other += 1
-            elif r is UNKNOWN:
-                stats.unknown += 1
-                if len(stats.unknown_examples) < MAX_EXAMPLES:
-                    stats.unknown_examples.append(f"{self.source}:{lineno}: {_text(entry.get('MESSAGE'))[:300]}")
             else:
-                stats.malformed += 1
+                message = _text(entry.get("MESSAGE")) if r is UNKNOWN else ""
+                stats.record(r, f"{self.source}:{lineno}", message)
         stats.lines += len(lines)
         stats.events += len(out)
         return out

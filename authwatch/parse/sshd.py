@@ -31,7 +31,8 @@ UNKNOWN = "unknown"  # looked like sshd but matched no known shape
 # taken for it. IPv4 is checked exactly here; IPv6 by `ipaddress` afterwards.
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IP = rf"(?P<ip>{_OCTET}(?:\.{_OCTET}){{3}}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(?:%[\w.-]+)?)"
-_PORT = r"(?P<port>\d{1,5})"
+# A port is 0 to 65535: "port 99999" is not something sshd writes.
+_PORT = r"(?P<port>6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|\d{1,4})"
 # Key fingerprints as sshd prints them: SHA256 (base64, 43 chars), or MD5 in
 # hex pairs (old RHEL builds, with or without the "MD5:" label).
 _FP = r"(?:SHA256:[A-Za-z0-9+/]{43}|(?:MD5:)?[0-9a-f]{2}(?::[0-9a-f]{2}){15}|\(null\))"

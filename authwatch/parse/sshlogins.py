@@ -20,13 +20,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
-from authwatch.event import LOGIN, SHELL, Event
+from authwatch.event import LOGIN, PROFILE_IDENT, SHELL, Event
 from authwatch.parse import authinfo
 from authwatch.parse.sshd import canonical_ip
 from authwatch.parse.perline import LineParser
 from authwatch.parse.syslog import Stats
 
-IDENT = "profile"
 _HEAD = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?: ([+-]\d{4}))? +(\S+) +(.*)", re.ASCII)
 _PORT = re.compile(r"port=(\d{1,5})", re.ASCII)
 _KEY = re.compile(r"key=([A-Za-z0-9@.-]+):([A-Za-z0-9+/=]+)", re.ASCII)
@@ -73,5 +72,5 @@ class LoginsParser(LineParser):
             LOGIN, time, self.host, " ".join(words), canonical_ip(ip), port,
             methods[-1] if methods else None, methods,
             found.fingerprint if found else None, found.key_type if found else None, found.cert if found else None,
-            session=SHELL, ident=IDENT, source=f"{self.source}:{lineno}" if self.source else f"line:{lineno}",
+            session=SHELL, ident=PROFILE_IDENT, source=f"{self.source}:{lineno}" if self.source else f"line:{lineno}",
         )

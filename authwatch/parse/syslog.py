@@ -71,6 +71,20 @@ class Stats:
     unknown: int = 0
     unknown_examples: list[str] = field(default_factory=list)
 
+    def record(self, outcome: str, where: str, text: str) -> None:
+        """Count a line that gave no event: NOISE, OTHER, UNKNOWN (with up to
+        MAX_EXAMPLES examples, `where: text`) or MALFORMED."""
+        if outcome is NOISE:
+            self.noise += 1
+        elif outcome is OTHER:
+            self.other += 1
+        elif outcome is UNKNOWN:
+            self.unknown += 1
+            if len(self.unknown_examples) < MAX_EXAMPLES:
+                self.unknown_examples.append(f"{where}: {text[:300]}")
+        else:
+            self.malformed += 1
+
     def add(self, other: "Stats") -> None:
         for name in ("lines", "events", "noise", "other", "malformed", "unknown"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -161,16 +175,8 @@ class Parser:
                 r = general(line, lineno)
             if r.__class__ is Event:
                 append(r)
-            elif r is NOISE:
-                stats.noise += 1
-            elif r is OTHER:
-                stats.other += 1
-            elif r is UNKNOWN:
-                stats.unknown += 1
-                if len(stats.unknown_examples) < MAX_EXAMPLES:
-                    stats.unknown_examples.append(f"{source}:{lineno}: {line[:300]}")
             else:
-                stats.malformed += 1
+                stats.record(r, f"{source}:{lineno}", line)
             lineno += 1
         self._iso_last = (last_ts, last_time)
         stats.lines += len(lines)

@@ -84,7 +84,7 @@ class All(Condition):
         return frozenset().union(*(p.kinds() for p in self.parts))
 
 
-class Any(All):
+class AnyOf(All):
     """At least one part holds (stops at the first that does)."""
 
     key = "any"

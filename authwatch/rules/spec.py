@@ -19,7 +19,7 @@ from typing import Any
 from authwatch import event as ev
 from authwatch.config import _INVALID, _Checker, _duration, _number, _type_name
 from authwatch.rules import ACTIONS, QUIET_MODES, SEVERITIES, Rule, conditions
-from authwatch.rules.conditions import All, Any as AnyOf, Condition, Not
+from authwatch.rules.conditions import All, AnyOf, Condition, Not
 from authwatch.rules.schedule import covers_the_week, parse_clock, parse_days, window
 
 RULE_KEYS = ("name", "match", "action", "severity", "notify", "cooldown", "during_quiet_hours", "window", "threshold")

@@ -2,7 +2,8 @@
 
 `lines.py` reads whole files for replay. For following, every source is an
 item with the small interface below, so that the journal and the PAM hook
-spool join the log files as further items of the same list:
+spool join the log files as further items of the same list (file.py: a
+log file; journal.py: the systemd journal):
 
     key             the source's row in the state store's positions table
     poll()          everything new since the last call, oldest first, as
@@ -30,6 +31,9 @@ class Batch(NamedTuple):
     # Events logged before the source's starting point, read only so that the
     # correlator knows whether a host logs session lines (never queued).
     earlier: tuple[Event, ...] = ()
+    # From the systemd journal, which knows who wrote each entry: where a text
+    # log carries the same lines, the journal's report of a line wins (twins.py).
+    journal: bool = False
 
 
 class Source(Protocol):

@@ -100,8 +100,17 @@ class FileSource:
 
     def position(self) -> Position:
         """Where to resume: the oldest open file's place, or (no file open)
-        the start of the next file at the path."""
-        return self.files[0].position(self.key) if self.files else Position(self.key, line=1)
+        the start of the next file at the path. While a rotated file is still
+        being finished, the place reached in the file at the path rides along
+        in `cursor`, so a restart (every cron scan is one) does not read the
+        new file again from its start."""
+        if not self.files:
+            return Position(self.key, line=1)
+        p = self.files[0].position(self.key)
+        last = self.files[-1]
+        if len(self.files) > 1 and self._at_path and last.fingerprint:
+            p = p._replace(cursor=_live_cursor(last))
+        return p
 
     def poll(self) -> Iterator[Batch]:
         if not self._started:
@@ -165,8 +174,10 @@ class FileSource:
             self.files = [live]
         else:
             self.files = self._rotated_since(saved, live) + ([live] if live is not None else [])
+            if live is not None and len(self.files) > 1:
+                _resume_live(live, saved.cursor)
         if self.files and self.files[0].offset:
-            log.info("%s: following from line %d", self.path, self.files[0].line)
+            log.info("%s: following from line %d", self.files[0].name, self.files[0].line)
         self._earlier = self._context()
 
     @staticmethod
@@ -367,6 +378,26 @@ class FileSource:
             f.seen_size, f.grew_at = st.st_size, time.monotonic()
             return False
         return time.time() - st.st_mtime >= GRACE or time.monotonic() - f.grew_at >= GRACE
+
+
+def _live_cursor(f: LogFile) -> str:
+    """The place reached in the file at the path, for Position.cursor."""
+    return f"file {f.device} {f.inode} {f.offset} {f.line} {f.fingerprint.hex()}"
+
+
+def _resume_live(live: LogFile, cursor: str | None) -> None:
+    """Continue the file at the path where the saved cursor says it was
+    read to, if it is still that file (same beginning, long enough)."""
+    parts = (cursor or "").split(" ")
+    if len(parts) != 6 or parts[0] != "file":
+        return
+    try:
+        offset, line, fp = int(parts[3]), int(parts[4]), bytes.fromhex(parts[5])
+    except ValueError:
+        return
+    if fp and live.begins_like(fp) and live.stat().st_size >= offset:
+        live.seek(offset, line)
+        log.info("%s: continuing at line %d after the rotated file", live.name, line)
 
 
 def _cut(f: LogFile, data: bytes, last: bool) -> tuple[str | None, int, int]:

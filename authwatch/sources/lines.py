@@ -59,12 +59,16 @@ def open_log(path: str) -> BinaryIO:
 def text_blocks(stream: BinaryIO, name: str = "input") -> Iterator[str]:
     """Yield decoded blocks of whole lines, joined by "\\n" without a final
     newline (a block of n lines holds n-1 newlines). A last line with no
-    newline is yielded too. Raises InputError for a corrupt gzip stream."""
+    newline is yielded too. Raises InputError for a corrupt or cut-off gzip
+    stream, after every complete line before the damage was yielded."""
     carry = b""
     skipping = False  # inside an over-long line, dropping bytes up to its end
+    # read1: a gzip stream hands over what it decompressed so far, so a file
+    # cut off in the middle still gives the lines before the cut
+    read = getattr(stream, "read1", stream.read)
     try:
         while True:
-            block = stream.read(BLOCK)
+            block = read(BLOCK)
             if not block:
                 break
             if skipping:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from authwatch.deliver.delivery import Courier, Delivery
+from authwatch.deliver.delivery import Delivery
 from authwatch.deliver.targets import DeliveryError, build
 from authwatch.store import Store
 from tests.conftest import REPO

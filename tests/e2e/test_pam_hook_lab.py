@@ -1,10 +1,11 @@
 """The PAM hook in the shared lab: the pam_exec line bound over the real
 /etc/pam.d/sshd (above its session lines), a real sshd at LogLevel VERBOSE,
 real ssh, scp and sftp. Each login adds one record to the spool and makes ONE
-alert in `authwatch run` following both the log and the spool (although the
-log reports it too), carrying the log's session type and the hook's record;
-a follower of the spool alone alerts with the key the hook read. A broken
-hook (unexecutable, no spool directory) never stops a login."""
+alert in `authwatch run` following the log and the spool (although the log
+reports it too), and ONE where the journal, carrying the same lines again,
+is followed as well: with the log's session type and the hook's record. A
+follower of the spool alone alerts with the key the hook read. A broken hook
+(unexecutable, no spool directory) never stops a login."""
 
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ def pam_line(hook, *options: str) -> str:
 
 
 class Hooked:
-    """The lab with the hook installed, and two followers: the log and the
-    spool together, and the spool alone."""
+    """The lab with the hook installed, and three followers: the log and the
+    spool; the log, the systemd journal (which carries the same lines) and
+    the spool; and the spool alone."""
 
     def __init__(self, lab: Lab, tmp_path_factory):
         self.lab = lab
@@ -43,11 +45,14 @@ class Hooked:
         lab.set_pam_lines([pam_line(self.hook)], before_sessions=True)
         self.both = Running(tmp_path_factory.mktemp("both"), [str(lab.auth_log), f"hook:{self.spool}"],
                             "geoip: false\n").__enter__()
+        self.all = Running(tmp_path_factory.mktemp("all"), [str(lab.auth_log), f"journal:{lab.journal_dir}",
+                                                           f"hook:{self.spool}"], "geoip: false\n").__enter__()
         # Its safety poll finds the spool again after its directory was removed and made again (inotify
         # watched the old directory), as the service's default of 5 s does.
         self.alone = Running(tmp_path_factory.mktemp("hook-alone"), [f"hook:{self.spool}"], "geoip: false\n",
                              poll_interval=1).__enter__()
-        self.seen = {"both": 0, "alone": 0}
+        self.runs = {"both": self.both, "all": self.all, "alone": self.alone}
+        self.seen = dict.fromkeys(self.runs, 0)
 
     def make_spool_dir(self) -> None:
         self.spool_dir.mkdir(exist_ok=True)
@@ -56,8 +61,8 @@ class Hooked:
         os.chmod(self.spool_dir, 0o700)
 
     def close(self) -> None:
-        self.both.stop()
-        self.alone.stop()
+        for run in self.runs.values():
+            run.stop()
         self.lab.set_pam_lines([])
         shutil.rmtree(self.spool_dir, ignore_errors=True)
 
@@ -67,31 +72,30 @@ class Hooked:
     def catch_up(self) -> None:
         """Let the alerts of logins made meanwhile go by."""
         time.sleep(WITHIN)
-        for name, run in (("both", self.both), ("alone", self.alone)):
+        for name, run in self.runs.items():
             new = run.queued(self.seen[name])
             self.seen[name] = new[-1].seq if new else self.seen[name]
 
-    def alerts_after(self, action, hooked: bool = True) -> tuple[dict, dict | None]:
+    def alerts_after(self, action, hooked: bool = True) -> dict[str, dict | None]:
         """Run a client; return the one alert of each follower (None for the
         spool's follower if the hook did not run), having checked that the
         login added one record (or none) and that no second alert follows."""
         records = self.records()
         action()
-        runs = (("both", self.both), ("alone", self.alone)) if hooked else (("both", self.both),)
-        for name, run in runs:
+        for name, run in self.runs.items():
             deadline = time.monotonic() + WITHIN
-            while not run.queued(self.seen[name]) and time.monotonic() < deadline:
+            while (hooked or name != "alone") and not run.queued(self.seen[name]) and time.monotonic() < deadline:
                 time.sleep(0.01)
         time.sleep(0.5)  # a second report of the login would be here by now
         assert self.records() == records + hooked, "one record per login, none when the hook did not run"
         alerts = {}
-        for name, run in (("both", self.both), ("alone", self.alone)):
+        for name, run in self.runs.items():
             new = run.queued(self.seen[name])
-            assert len(new) == (1 if hooked or name == "both" else 0), \
+            assert len(new) == (1 if hooked or name != "alone" else 0), \
                 f"{name}: {len(new)} alerts for one login: {[a.event for a in new]}"
             self.seen[name] = new[-1].seq if new else self.seen[name]
             alerts[name] = new[0].event if new else None
-        return alerts["both"], alerts["alone"]
+        return alerts
 
 
 @pytest.fixture(scope="module")
@@ -109,68 +113,69 @@ def fingerprint(lab: Lab, user: str) -> str:
     return r.stdout.split()[1]
 
 
-def check(lab: Lab, both: dict, alone: dict, user: str, session: str, key: bool = True) -> None:
+def check(lab: Lab, alerts: dict[str, dict], user: str, session: str, key: bool = True) -> None:
     fp = fingerprint(lab, user) if key else None
-    assert (both["user"], both["ip"], both["key"], both["session"], both["ident"]) == \
-        (user, "127.0.0.1", fp, session, lab.session_ident)
-    assert both["source"].startswith(f"{lab.auth_log}:") and both["record"]["source"].startswith(f"{lab.dir}/home/")
-    assert both["record"]["tty"] == "ssh"  # PAM_TTY is "ssh" whatever the session: PAM cannot tell them apart
-    assert (alone["user"], alone["port"], alone["key"], alone["ident"], alone["session"]) == \
-        (user, both["port"], fp, "pam_exec", "unknown")  # the hook alone: the key from SSH_AUTH_INFO_0
+    both, everything, alone = alerts["both"], alerts["all"], alerts["alone"]
+    for alert in (both, everything):
+        assert (alert["user"], alert["ip"], alert["port"], alert["key"], alert["session"], alert["ident"]) == \
+            (user, "127.0.0.1", alone["port"], fp, session, lab.session_ident)
+        assert alert["record"]["source"].startswith(f"{lab.dir}/home/")
+        assert alert["record"]["tty"] == "ssh"  # PAM_TTY is "ssh" whatever the session: PAM cannot tell them apart
+    assert both["source"].startswith(f"{lab.auth_log}:")
+    assert everything["source"] == f"journal:{lab.journal_dir}"  # the journal's report of the line wins
+    assert (alone["user"], alone["key"], alone["ident"], alone["session"]) == \
+        (user, fp, "pam_exec", "unknown")  # the hook alone: the key read from SSH_AUTH_INFO_0
 
 
 def test_ssh_command(lab, hooked):
-    both, alone = hooked.alerts_after(lambda: lab.ssh("alice", "true"))
-    check(lab, both, alone, "alice", "exec")
-    assert alone["key_type"] == both["key_type"] == "ED25519"
+    alerts = hooked.alerts_after(lambda: lab.ssh("alice", "true"))
+    check(lab, alerts, "alice", "exec")
+    assert alerts["alone"]["key_type"] == alerts["both"]["key_type"] == "ED25519"
 
 
 def test_ssh_shell(lab, hooked):
-    both, alone = hooked.alerts_after(lambda: lab.ssh("alice", tty=True))
-    check(lab, both, alone, "alice", "shell")
+    check(lab, hooked.alerts_after(lambda: lab.ssh("alice", tty=True)), "alice", "shell")
 
 
 def test_scp_legacy_protocol(lab, hooked, tmp_path):
     (tmp_path / "up.txt").write_text("hello\n")
-    both, alone = hooked.alerts_after(lambda: lab.scp("alice", tmp_path / "up.txt", ":up-hook-legacy.txt", legacy=True))
-    check(lab, both, alone, "alice", "exec")
+    alerts = hooked.alerts_after(lambda: lab.scp("alice", tmp_path / "up.txt", ":up-hook-legacy.txt", legacy=True))
+    check(lab, alerts, "alice", "exec")
 
 
 def test_scp(lab, hooked, tmp_path):
     (tmp_path / "up.txt").write_text("hello\n")
-    both, alone = hooked.alerts_after(lambda: lab.scp("alice", tmp_path / "up.txt", ":up-hook.txt"))
-    check(lab, both, alone, "alice", "sftp")
+    check(lab, hooked.alerts_after(lambda: lab.scp("alice", tmp_path / "up.txt", ":up-hook.txt")), "alice", "sftp")
 
 
 def test_sftp(lab, hooked):
-    both, alone = hooked.alerts_after(lambda: lab.sftp("alice", "ls"))
-    check(lab, both, alone, "alice", "sftp")
+    check(lab, hooked.alerts_after(lambda: lab.sftp("alice", "ls")), "alice", "sftp")
 
 
 def test_password_login(lab, hooked):
-    both, alone = hooked.alerts_after(lambda: lab.ssh("bob", "true", password="bob-pw"))
-    check(lab, both, alone, "bob", "exec", key=False)
-    assert both["method"] == alone["method"] == "password"
+    alerts = hooked.alerts_after(lambda: lab.ssh("bob", "true", password="bob-pw"))
+    check(lab, alerts, "bob", "exec", key=False)
+    assert {a["method"] for a in alerts.values()} == {"password"}
 
 
 def test_login_still_works_with_the_hook_unexecutable(lab, hooked):
     os.chmod(hooked.hook, 0)
     try:
-        both, _ = hooked.alerts_after(lambda: _still_in(lab, "with the hook chmod 000 (the safety valve)"), hooked=False)
+        alerts = hooked.alerts_after(lambda: _still_in(lab, "with the hook chmod 000 (the safety valve)"), hooked=False)
     finally:
         os.chmod(hooked.hook, 0o755)
-    assert both["record"] is None and both["session"] == "exec"  # the log alone still reports it
+    for name in ("both", "all"):  # the log alone still reports it
+        assert alerts[name]["record"] is None and alerts[name]["session"] == "exec"
 
 
 def test_login_still_works_with_the_spool_directory_removed(lab, hooked):
     shutil.rmtree(hooked.spool_dir)
     try:
-        both, _ = hooked.alerts_after(lambda: _still_in(lab, "with the spool directory gone"), hooked=False)
-        assert not hooked.spool_dir.exists() and both["record"] is None
+        alerts = hooked.alerts_after(lambda: _still_in(lab, "with the spool directory gone"), hooked=False)
+        assert not hooked.spool_dir.exists() and alerts["both"]["record"] is None
     finally:
         hooked.make_spool_dir()
-    both, alone = hooked.alerts_after(lambda: lab.ssh("alice", "true"))  # and the next login is recorded again
-    check(lab, both, alone, "alice", "exec")
+    check(lab, hooked.alerts_after(lambda: lab.ssh("alice", "true")), "alice", "exec")  # recorded again
 
 
 def _still_in(lab: Lab, how: str) -> None:

@@ -4,10 +4,12 @@ both; nothing waits for a source that is not followed."""
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime, timedelta, timezone
 
 from authwatch.correlate import Correlator
 from authwatch.event import Event, Record
+from authwatch.twins import Twins
 
 T0 = datetime(2026, 11, 22, 15, 0, tzinfo=timezone.utc)
 FP = "SHA256:wKir7t5C+F3HKIautt+nkGIQDJnw2CjXeEkiko4N1LI"
@@ -162,3 +164,21 @@ def test_drain_lets_a_waiting_record_out_as_a_login():
     c = paired()
     c.feed(record(t=0), at(0))
     assert kinds(c.drain()) == ["login"]
+
+
+def test_with_the_journal_followed_a_record_waits_for_its_bursts_too():
+    c = Correlator(HOLD)
+    c.pair(["web1"], logs_followed=True, log_lag=timedelta(milliseconds=500))
+    c.feed(record(t=0), at(0))
+    assert c.next_deadline() == at(0.8)
+
+
+def test_the_journals_pairing_with_text_logs_never_holds_a_hooks_report():
+    here = socket.gethostname()
+    twins = Twins()  # a text report of this host waits for its journal twin...
+    assert twins.feed_all([login(host=here)], at(0), journal=False) == []
+    hooks = [record(host=here), login(host=here)._replace(ident="profile", source="~/.ssh_logins:1")]
+    assert twins.feed_all(hooks, at(0), journal=False) == []  # behind the held one, in order
+    assert [e.ident for e in twins.flush(at(5))] == ["sshd", "pam_exec", "profile"]
+    twins = Twins()  # ...a hook's does not: the journal has no twin of it
+    assert kinds(twins.feed_all(hooks, at(0), journal=False)) == ["record", "login"]

@@ -227,3 +227,21 @@ def test_the_reading_agrees_with_sshd_itself(tmp_path):
 
 def _same(by_sshd: str, by_us: str) -> bool:
     return by_sshd == by_us or {by_sshd, by_us} == {"DEBUG", "DEBUG1"}
+
+
+@pytest.mark.parametrize(
+    "url, secret",
+    [
+        ("tgram://123456:AbCd!!Secret/123", "AbCd!!Secret"),
+        ("join://ApiKeySecret!!/d", "ApiKeySecret"),
+        ("prowl://ApiKeySecretABC!!", "ApiKeySecret"),
+        ("slack://T0!S3CRET/B000/X", "S3CRET"),
+        ("dingtalk://Tok!!Secret", "Tok!!"),
+    ],
+)
+def test_apprise_complaints_never_repeat_a_token(cli, write, url, secret):
+    """Apprise quotes the value it rejects, and some services keep their token
+    where a host would be, in mixed case: neither may reach the screen."""
+    r = cli("check", "--config", write(f'targets:\n  a: "{url}"\n'))
+    assert r.code == 3 and "Apprise cannot use this" in r.err
+    assert secret not in r.err + r.out

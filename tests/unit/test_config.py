@@ -68,7 +68,7 @@ def test_errors_name_file_line_column_key_and_expectation():
     problems = errors_of("state: /x\ntimezone: Mars/Olympus\nsources:\n  - auto\n  - relative/path\n")
     assert problems == [
         "c.yaml:2:11: timezone: unknown time zone 'Mars/Olympus'; expected an IANA name such as Europe/London or UTC",
-        "c.yaml:5:5: sources[1]: expected an absolute path (or auto, journal), got 'relative/path'",
+        "c.yaml:5:5: sources[1]: expected an absolute path (or auto, journal, journal:DIR), got 'relative/path'",
     ]
 
 
@@ -247,3 +247,19 @@ def test_durations():
            for v in (90, 1.5, "30s", "10m", "2h", "3d", "250ms", "1 h", "2w", "soon", True)]
     assert [d and d.total_seconds() for d in got] == [90, 1.5, 30, 600, 7200, 259200, 0.25, 3600, 1209600, None, None]
     assert config.parse_duration(7) is None  # without a unit, 7 could be days: refused where not seconds
+
+
+def test_a_relative_state_path_is_refused():
+    assert errors_of("state: rel.db\n") == [
+        "c.yaml:1:8: state: expected an absolute path for the state database, got 'rel.db'"
+    ]
+
+
+def test_a_config_that_is_not_utf8_or_not_a_file(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_bytes(b"state: /x\ntimezone: \xff\n")
+    with pytest.raises(ConfigError) as e:
+        config.load(str(bad))
+    assert e.value.problems == [f"{bad}:2:11: not UTF-8 text (byte 0xff); save the file as UTF-8"]
+    with pytest.raises(UsageError, match="is a directory, not a configuration file"):
+        config.load(str(tmp_path))

@@ -102,7 +102,7 @@ def test_learn_reads_rotated_sets_oldest_first_and_sends_nothing(cli, tmp_path, 
     shell_order = [str(d / n) for n in ("auth.log", "auth.log.1", "auth.log.2.gz")]
     r = cli("learn", "--config", config, *shell_order)
     assert r.code == 0, r.err
-    assert r.out.splitlines()[0].startswith("learned 3 logins of 1 users from 3 files (3 lines), oldest first: "
+    assert r.out.splitlines()[0].startswith("read 3 logins of 1 users from 3 files (3 lines), oldest first: "
                                             f"{d}/auth.log.2.gz, {d}/auth.log.1, {d}/auth.log")
     with Store(str(tmp_path / "state.db")) as s:
         assert s.alert_count() == 0
@@ -160,6 +160,9 @@ def test_trust(cli, tmp_path, config):
     (["alice"], "give USER and IP|CIDR|KEY"),
     (["alice", "1.2.3.4", "--until", "someday"], "--until 'someday': expected an ISO 8601 time"),
     (["--remove", "alice", "9.9.9.9"], "9.9.9.9/32 is not trusted for alice"),
+    (["alice", "10.0.0.1/8"], "'10.0.0.1/8' has host bits set; did you mean 10.0.0.0/8?"),
+    (["alice", "1.2.3.4", "--until", "2020-01-01"], "--until 2020-01-01: that time has passed"),
+    (["--list", "alice", "1.2.3.4"], "give at most a USER"),
 ])
 def test_trust_mistakes_are_usage_errors(cli, config, args, message):
     r = cli("trust", *args, "--config", config)
@@ -196,3 +199,18 @@ def test_help_answers(cli):
         assert r.code == 0 and "usage: authwatch" in r.out and "Example" in r.out
     assert cli("geoip").code == 2
     assert os.environ.get("TZ") == "UTC"
+
+
+def test_read_only_commands_do_not_create_a_state(cli, config, tmp_path):
+    missing = str(tmp_path / "typo.db")
+    for args in (["history", "--state", missing], ["trust", "--list", "--state", missing]):
+        r = cli(*args, "--config", config)
+        assert r.code == 2 and "no state database" in r.err
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_trust_list_shows_only_the_user_asked_for(cli, config):
+    assert cli("trust", "alice", "198.51.100.7", "--config", config).code == 0
+    assert cli("trust", "bob", "198.51.100.8", "--config", config).code == 0
+    r = cli("trust", "--list", "bob", "--config", config)
+    assert r.out.splitlines() == ["bob: 198.51.100.8/32 is trusted on every host with no end"]

@@ -346,3 +346,23 @@ def test_the_last_line_of_a_rotated_file_counts_even_without_a_newline(tmp_path,
     os.rename(log, tmp_path / "auth.log.1")
     log.write_bytes(login(3))
     assert f.poll() == [2, 3]
+
+
+def test_restarts_while_the_rotated_file_is_kept_open_do_not_read_the_new_file_again(tmp_path):
+    """cron runs `scan` every minute: each run is a restart. While the rotated
+    file may still be written (it stays open), the saved place must still say
+    how far the new file was read, or every scan reads it again from its start
+    (and counts its failures again)."""
+    path, f = following(tmp_path, login(1))
+    os.rename(path, str(path) + ".1")
+    append(path, login(2) + login(3))
+    assert f.poll() == [2, 3]
+    assert len(f.source.files) == 2  # the rotated file may still be written: kept open
+    for _ in range(3):  # three scans
+        f = f.restart()
+        assert f.poll() == []
+    append(path, login(4))
+    append(str(path) + ".1", login(5))  # a writer that had not reopened yet
+    f = f.restart()
+    assert sorted(f.poll()) == [4, 5]
+    assert sorted(f.ports) == [1, 2, 3, 4, 5]

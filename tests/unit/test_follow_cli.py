@@ -71,7 +71,7 @@ def test_scan_reports_a_missing_file_and_an_invalid_configuration(tmp_path, cli)
     r = cli("scan", "--config", str(cfg))
     assert r.code == 3
     assert r.err.splitlines() == [
-        f"authwatch: error: {cfg}:1:11: sources[0]: expected an absolute path (or auto, journal), got 'relative.log'",
+        f"authwatch: error: {cfg}:1:11: sources[0]: expected an absolute path (or auto, journal, journal:DIR), got 'relative.log'",
         f"authwatch: error: {cfg}:2:16: poll_interval: expected seconds from 0.1 to 3600, got -1",
     ]
 

@@ -192,7 +192,9 @@ def test_trust_ends_and_can_be_for_one_host(store):
 
 def test_trust_targets_are_checked():
     assert parse_target("203.0.113.5") == ("ip", "203.0.113.5/32")
-    assert parse_target("203.0.113.77/24") == ("ip", "203.0.113.0/24")
+    assert parse_target("203.0.113.0/24") == ("ip", "203.0.113.0/24")
+    with pytest.raises(ValueError, match=r"host bits set; did you mean 203\.0\.113\.0/24\?"):
+        parse_target("203.0.113.77/24")  # as `check` refuses it in a rule: which was meant?
     assert parse_target("2001:DB8::/48") == ("ip", "2001:db8::/48")
     assert parse_target(KEY_A) == ("key", KEY_A)
     assert parse_target("MD5:" + ":".join(["ab"] * 16)) == ("key", ":".join(["ab"] * 16))
@@ -282,11 +284,30 @@ def test_failure_counts_span_hosts(store):
 def test_failure_counts_are_bounded(store, monkeypatch):
     monkeypatch.setattr("authwatch.enrich.failures.MAX_KEYS", 100)
     h = History(store, HistorySettings())
+    h.failures.add(failure(at(0), user="u-busy", ip="6.6.6.6"))
+    h.failures.add(failure(at(0), user="u-busy", ip="6.6.6.6"))
     for i in range(1000):
         h.failures.add(failure(at(0), user=f"u{i}", ip=f"6.6.{i // 250}.{i % 250}"))
     h.failures.flush()
     g = h.failures._current
-    assert len(g.by_ip) == 100 and len(g.by_user) == 100
+    assert len(g.by_ip) <= 100 and len(g.by_user) <= 100
+    assert g.by_ip["6.6.6.6"] == 2 and g.by_user["u-busy"] == 2  # the most frequent are kept
+
+
+def test_bounded_counts_are_cut_back_to_half_not_at_every_batch(store, monkeypatch):
+    """A botnet of endless new addresses must not make every batch re-sort the
+    counts: past the bound they are cut to half, and grow back before the next cut."""
+    monkeypatch.setattr("authwatch.enrich.failures.MAX_KEYS", 100)
+    h = History(store, HistorySettings())
+    sizes = []
+    for batch in range(20):
+        for i in range(10):
+            h.failures.add(failure(at(0), user="root", ip=f"10.{batch}.0.{i}"))
+        h.failures.flush()
+        sizes.append(len(h.failures._current.by_ip))
+    assert max(sizes) <= 100
+    cuts = sum(1 for a, b in zip(sizes, sizes[1:]) if b < a)
+    assert 1 <= cuts <= 4  # 200 new addresses over a bound of 100: a cut per 50 new, not per batch
 
 
 def test_failure_counts_survive_a_clean_stop(store):

@@ -156,3 +156,25 @@ def test_a_digest_lists_every_held_alert_in_one_message():
     assert len(m.lines) == 101 and m.lines[-1].startswith("... and 20 more")
     assert render_digest(rows, 20, timezone.utc).key == m.key != render_digest(rows[1:], 20, timezone.utc).key
     assert summary_line(rows[3], timezone.utc).endswith("u3@web1 from 198.51.100.7 (BR) — login")
+
+
+def test_encoded_words_in_a_user_name_cannot_rewrite_the_subject():
+    """A mail program decodes `=?utf-8?b?...?=` in a header: a user name made
+    of one must arrive as the literal text, not as a new subject."""
+    import email
+    from email import policy
+
+    from authwatch.deliver.mail import compose
+
+    spoof = "=?utf-8?b?cm9vdEB3ZWIxIGZyb20gMTAuMC4wLjUg4oCUIGxvZ2lu?="
+    m = render(row({"user": spoof}), timezone.utc)
+    raw = compose(m, "example.com").as_bytes()
+    subject = email.message_from_bytes(raw, policy=policy.default)["Subject"]
+    assert "root@web1 from 10.0.0.5" not in subject
+    assert subject.startswith("[authwatch] =\u2060?utf-8?b?")
+
+
+def test_invisible_characters_are_shown():
+    for sneaky in ("ro\u200bot", "ro\u200eot", "\ufeffroot", "ro\u2060ot", "ro\U000e0041ot", "é\u202etoor"):
+        shown = inert.clean(sneaky)
+        assert shown != sneaky and ("\\u" in shown or "\\U" in shown), sneaky

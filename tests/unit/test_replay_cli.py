@@ -10,7 +10,7 @@ import sys
 import jsonschema
 import pytest
 
-from tests.conftest import FIXTURES, REPO, run_cli
+from tests.conftest import FIXTURES, REPO
 
 SCHEMA = json.loads((REPO / "docs" / "event.schema.json").read_text())
 V10 = str(FIXTURES / "openssh-10-rfc3339.log")
@@ -212,3 +212,17 @@ def test_broken_pipe_is_quiet():
     p = subprocess.run(f"{sys.executable} -m authwatch replay --events {V10} | head -1", shell=True,
                        capture_output=True, text=True)
     assert p.stdout.strip() and "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+
+
+def test_a_cut_off_gzip_still_gives_the_lines_before_the_cut(cli, tmp_path):
+    """What zcat recovers, replay reads, then says the file was damaged."""
+    content = (FIXTURES / "bruteforce-excerpt.log").read_bytes()
+    packed = gzip.compress(content)
+    cut = tmp_path / "auth.log.2.gz"
+    cut.write_bytes(packed[: len(packed) * 2 // 3])
+    r = cli("replay", "--stats", "--events", "--json", str(cut))
+    assert r.code == 2 and "auth.log.2.gz: cannot read: Compressed file ended" in r.err
+    recovered = r.json()
+    whole = cli("replay", "--events", "--json", str(FIXTURES / "bruteforce-excerpt.log")).json()
+    assert len(whole) * 0.4 < len(recovered) < len(whole)
+    assert [e["port"] for e in recovered] == [e["port"] for e in whole[: len(recovered)]]

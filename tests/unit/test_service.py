@@ -9,6 +9,7 @@ import pytest
 from authwatch.service import Busy, Service
 from authwatch.sources import configured
 from authwatch.store import Store
+from tests import journals
 from tests.running import Running
 from tests.unit.test_file_source import append, login
 
@@ -57,14 +58,34 @@ def test_glob_sources_pick_up_new_files(tmp_path):
         r.wait_for([2, 4])
 
 
-def test_auto_waits_for_the_system_logs_with_one_warning(tmp_path, monkeypatch, caplog):
+def test_auto_reads_the_journal_when_neither_system_log_exists(tmp_path, monkeypatch, caplog):
+    journals.need()
     candidates = (str(tmp_path / "auth.log"), str(tmp_path / "secure"))
     monkeypatch.setattr(configured, "AUTO", candidates)
+    monkeypatch.setattr(configured, "SYSTEM_JOURNAL", configured.Journal("journal", str(tmp_path / "j")))
+    journals.write(tmp_path / "j", [journal_login(1)])  # history
     with caplog.at_level(logging.INFO, "authwatch"), Running(tmp_path, ["auto"]) as r:
-        time.sleep(0.1)
-        (tmp_path / "secure").write_bytes(login(1))
-        r.wait_for([1])
-    assert caplog.text.count("neither") == 1
+        journals.write(tmp_path / "j", [journal_login(2)])
+        r.wait_for([2])
+        (tmp_path / "secure").write_bytes(login(3))  # appears later: read too (the journal stays)
+        r.wait_for([2, 3])
+    assert caplog.text.count("neither") == 1 and "reading the systemd journal" in caplog.text
+
+
+def test_auto_reads_the_system_logs_that_exist_and_not_the_journal(tmp_path, monkeypatch):
+    candidates = (str(tmp_path / "auth.log"), str(tmp_path / "secure"))
+    monkeypatch.setattr(configured, "AUTO", candidates)
+    (tmp_path / "auth.log").write_bytes(b"")
+    assert configured.resolve(["auto"]).journals == []
+    assert configured.resolve(["auto"], auto_journal=True).journals == [configured.SYSTEM_JOURNAL]
+    (tmp_path / "auth.log").unlink()  # e.g. between logrotate's rename and create: no switch
+    assert configured.resolve(["auto"], auto_journal=False).journals == []
+    assert configured.resolve(["auto"]).journals == [configured.SYSTEM_JOURNAL]
+
+
+def journal_login(port: int) -> dict:
+    return journals.sshd(f"Accepted password for alice from 198.51.100.7 port {port} ssh2",
+                         1795363200_000000 + port, pid=port)
 
 
 def test_sighup_reload_keeps_the_last_good_configuration(tmp_path, caplog):
@@ -135,3 +156,24 @@ def test_a_failing_store_pauses_reading_and_loses_nothing(tmp_path, caplog):
         r.wait_for([1, *range(1000, 1400), 2], timeout=5)
     assert caplog.text.count("database or disk is full") == 1
     assert "writing works again" in caplog.text
+
+
+def test_a_reload_refuses_a_configuration_others_may_read_with_its_secrets(tmp_path, caplog):
+    """The same check as at the start: SIGHUP is not a way around it."""
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(b"")
+    b.write_bytes(b"")
+    config = tmp_path / "config.yaml"
+    with caplog.at_level(logging.INFO, "authwatch"), Running(tmp_path, [str(a)]) as r:
+        config.write_text(f"state: {tmp_path}/state.db\nsources: [{a}, {b}]\n"
+                          "targets:\n  hook: 'json://u:Hunter2SECRET@127.0.0.1:9/x'\n")
+        config.chmod(0o644)
+        r.service.request_reload()
+        time.sleep(0.3)
+        append(b, login(7))
+        append(a, login(8))
+        r.wait_for([8])
+        time.sleep(0.2)
+        assert 7 not in r.ports()  # b.log was never added: the old configuration is in use
+    assert "configuration not reloaded: " in caplog.text and "readable by group and others" in caplog.text
+    assert "Hunter2SECRET" not in caplog.text

@@ -253,3 +253,10 @@ def test_known_noise(msg):
 )
 def test_unknown_shapes(msg):
     assert parse(msg) == UNKNOWN
+
+
+@pytest.mark.parametrize("port", ["65536", "99999"])
+def test_a_port_sshd_cannot_log_is_an_unknown_shape(port):
+    assert parse(f"Accepted password for alice from 198.51.100.7 port {port} ssh2") == UNKNOWN
+    assert parse(f"Invalid user admin from 203.0.113.5 port {port}") == UNKNOWN
+    assert parse("Accepted password for alice from 198.51.100.7 port 65535 ssh2").port == 65535

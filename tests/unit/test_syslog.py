@@ -95,7 +95,7 @@ def test_many_hosts_in_one_central_log():
         f"Nov 22 15:04:05 web1 evil-sshd[4]: {MSG}",
         f"Nov 22 15:04:05 web1 sshd[٤]: {MSG}",  # non-ASCII digits
         f"2026-11-22T15:04:05+00:00 web1 sudo[4]: {MSG}",
-        f"2026-11-22T15:04:05+00:00 web1 CRON[1]: pam_unix(cron:session): session opened for user root",
+        "2026-11-22T15:04:05+00:00 web1 CRON[1]: pam_unix(cron:session): session opened for user root",
     ],
 )
 def test_lines_without_the_sshd_tag_are_other_programs(line):

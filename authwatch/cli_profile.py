@@ -108,8 +108,8 @@ def _install(args: argparse.Namespace) -> int:
     if settings.targets:
         print(f"alerts go to: {', '.join(settings.targets)} (as {settings.file} says)")
     else:
-        warn(f"no targets in {settings.file or config.user_config_path()}: alerts are kept, and sent "
-             "nowhere until you add one")
+        warn(f"no targets in {settings.file or config.user_config_path()}: alerts are only kept, never sent; "
+             "add one there")
     print("add this line to your crontab ('crontab -e'), so that an alert whose sending failed is sent later:")
     print(profile.crontab_line(cmd))
     print("\n" + textwrap.fill(BLIND_SPOTS, 79))

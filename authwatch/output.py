@@ -101,7 +101,8 @@ def block(event: Event, decision: Decision | None) -> str:
     if event.detail:
         rows.append(("detail", printable(event.detail)))
     if event.record is not None and event.kind == ev.LOGIN:
-        rows.append(("seen by", ev.seen_by(event.ident) + f"  (record {printable(event.record.source, 400)})"))
+        where = f"  (record {printable(event.record.source, 400)})" if event.record.source != event.source else ""
+        rows.append(("seen by", ev.seen_by(event.ident) + where))
     if event.kind == ev.LOGIN:
         rows += _history_rows(event)
     rows += _decision_rows(decision)

@@ -97,6 +97,9 @@ def _install(args: argparse.Namespace) -> int:
               + (f" (the file as it was: {change.backup})" if change.backup else ""))
     else:
         print(f"{change.file}: the authwatch lines are in already; nothing changed")
+    if change.another:
+        warn(f"{change.file} names ~/{profile.LOGINS} outside authwatch's lines too: if an earlier hook appends "
+             "to it, remove that one, or each login is written (and alerted) twice")
     logins = home / profile.LOGINS
     if logins.stat().st_mode & 0o077:
         warn(f"{logins} may be read by others (mode {logins.stat().st_mode & 0o777:04o}): 'chmod 600 {logins}' "

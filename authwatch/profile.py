@@ -70,6 +70,7 @@ class Change(NamedTuple):
     changed: bool  # False: it already held this very block (or none to remove)
     backup: Path | None  # the copy of the file as it was, when changed
     created: bool = False  # the file did not exist
+    another: bool = False  # outside the block, the file names ~/.ssh_logins too: another hook writes it
 
 
 def command() -> list[str]:
@@ -123,7 +124,7 @@ def install(home: Path, cmd: Sequence[str], now: datetime) -> Change:
     else:
         _refuse_broken(path, old)
         new = old + ("" if not old or old.endswith("\n") else "\n") + ("\n" if old.strip() else "") + block
-    return _write(path, old, new, now)
+    return _write(path, old, new, now)._replace(another=LOGINS in _BLOCK.sub("", new))
 
 
 def uninstall(home: Path, now: datetime) -> Change:

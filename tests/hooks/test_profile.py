@@ -171,3 +171,11 @@ def test_the_interpreter_must_run_from_a_login(home):
     assert profile.check_command([shutil.which("python3") or "/usr/bin/python3", "-c", "pass"], home) is None
     assert "No such file" in profile.check_command(["/nonexistent/python3", "-m", "authwatch"], home)
     assert profile.check_command(["/bin/sh", "-c", "echo broken >&2; exit 3"], home) == "broken"
+
+
+def test_an_earlier_hook_writing_the_same_file_is_pointed_out(home):
+    earlier = 'echo "$(date) ${SSH_CLIENT%% *} $USER unknown" >> ~/.ssh_logins\n'
+    (home / ".bash_profile").write_text(earlier)
+    assert profile.install(home, CMD, NOW).another
+    (home / ".bash_profile").write_text("# nothing of the kind\n")
+    assert not profile.install(home, CMD, NOW).another

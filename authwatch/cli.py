@@ -10,7 +10,7 @@ import sys
 import tempfile
 import textwrap
 
-from authwatch import __version__, cli_check, cli_delivery, cli_follow, cli_geoip, cli_history, errors
+from authwatch import __version__, cli_check, cli_delivery, cli_follow, cli_geoip, cli_history, cli_profile, errors
 from authwatch.console import PROG, load_settings, log_to_stderr, parse_time
 from authwatch.console import error as _error
 from authwatch.console import warn as _warn
@@ -117,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_delivery.add_commands(sub)
     cli_history.add_commands(sub)
     cli_geoip.add_commands(sub)
+    cli_profile.add_commands(sub)
     return p
 
 

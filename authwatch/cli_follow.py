@@ -9,14 +9,15 @@ import logging
 import signal
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from authwatch import config, errors
-from authwatch.console import error, load_settings, log_to_stderr, warn
+from authwatch.console import error, log_to_stderr, warn
 from authwatch.errors import UserError
 
 SCAN_DELIVERY = 45.0  # seconds a scan gives delivery: cron runs it every minute
+USER_LOCK_WAIT = 60.0  # seconds `scan --user` waits for the scan before it (it may have missed this login)
 
 _FOLLOWING = (
     "Files are followed by inode and offset through every kind of rotation (rename + create, copytruncate, "
@@ -62,8 +63,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "If another authwatch (run or scan) holds the state database, scan exits at once, quietly and with "
             "status 0, so overlapping cron runs are safe.",
         ),
-        epilog="example (the line of contrib/cron/authwatch):\n"
-        "  * * * * * authwatch /usr/local/bin/authwatch scan --config /etc/authwatch/config.yaml\n\n"
+        epilog="examples:\n"
+        "  * * * * * authwatch /usr/local/bin/authwatch scan --config /etc/authwatch/config.yaml\n"
+        "      (the line of contrib/cron/authwatch)\n"
+        "  * * * * * /usr/bin/python3 -m authwatch scan --user\n"
+        "      (no root: a user's crontab, beside 'authwatch profile install')\n\n"
         "exit codes: 0 ok, 1 alerts left undelivered (they stay queued for the next run)\n"
         "or another runtime failure (e.g. the state store cannot be written), 3 invalid\n"
         "configuration, 4 configuration refused as insecure.",
@@ -76,6 +80,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         command.add_argument("--insecure-config", action="store_true",
                              help="start even though the configuration file holds secrets others may read, or "
                              "anyone may change it (refused otherwise, exit 4)")
+        command.add_argument("--user", action="store_true",
+                             help="no-root mode: the configuration and state are the user's own, under "
+                             "~/.config/authwatch and ~/.local/state/authwatch (XDG), and the source is "
+                             "~/.ssh_logins, written by the lines 'authwatch profile install' adds, unless the "
+                             "configuration names others. A scan waits up to "
+                             f"{USER_LOCK_WAIT:.0f} seconds for another one to finish")
     run.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors, not each alert")
     run.set_defaults(func=_run)
     scan.add_argument("-v", "--verbose", action="store_true", help="also log each alert and each file started")
@@ -94,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = _secure_settings(args)
     delivery = Delivery(settings, settings.state)
     with Service(settings, config_file=args.config, from_start=args.from_start,
-                 allow_insecure=args.insecure_config) as service:
+                 allow_insecure=args.insecure_config, reload=_loader(args)) as service:
         service.attach(delivery)
         with _signals(service):
             service.run()
@@ -109,12 +119,13 @@ def _scan(args: argparse.Namespace) -> int:
     settings = _secure_settings(args)
     delivery = Delivery(settings, settings.state)
     service = Service(settings, config_file=args.config, from_start=args.from_start, scan=True,
-                      allow_insecure=args.insecure_config)
+                      allow_insecure=args.insecure_config, lock_wait=USER_LOCK_WAIT if args.user else 0.0,
+                      reload=_loader(args))
     if not service.open():
         return errors.OK  # another run or scan is at work: leave it to that one
     try:
         service.scan()
-        report = delivery.run_once(time.time() + SCAN_DELIVERY)
+        report = delivery.run_once(time.time() + SCAN_DELIVERY, retry_now=args.user)
     finally:
         service.close()
     if report.undelivered:
@@ -127,7 +138,9 @@ def _scan(args: argparse.Namespace) -> int:
 def _secure_settings(args: argparse.Namespace) -> config.Settings:
     """The configuration, refused (exit 4) when others may read its secrets
     or anyone may change it, unless --insecure-config."""
-    settings = load_settings(args.config)
+    settings = _loader(args)(args.config)
+    for w in settings.warnings:
+        warn(w)
     why = config.insecure(settings)
     if why and not args.insecure_config:
         raise UserError(f"{why}; authwatch refuses to start with it (--insecure-config starts it anyway)",
@@ -135,6 +148,15 @@ def _secure_settings(args: argparse.Namespace) -> config.Settings:
     if why:
         warn(f"{why} (started anyway: --insecure-config)")
     return settings
+
+
+def _loader(args: argparse.Namespace) -> Callable[[str | None], config.Settings]:
+    """How the configuration is read: the user's own with --user."""
+    if args.user:
+        from authwatch import usermode
+
+        return usermode.load
+    return config.load
 
 
 @contextmanager

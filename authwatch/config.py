@@ -32,6 +32,7 @@ from authwatch import yamldoc, zones
 from authwatch.errors import ConfigError, UsageError
 from authwatch.rules import Rule
 from authwatch.rules.schedule import Window
+from authwatch.sources import configured
 
 DEFAULT_CORRELATE_MS = 300
 DEFAULT_POLL_INTERVAL = 5.0
@@ -106,6 +107,7 @@ class Settings:
     digest_at: tuple[int, ...] = (8 * 60,)  # minutes after midnight, local
     secrets: tuple[str, ...] = ()  # key paths whose values, as written in the file, hold secrets
     warnings: tuple[str, ...] = ()
+    explicit: frozenset[str] = frozenset()  # the sections the file sets (the rest are defaults)
 
     @property
     def geoip_directory(self) -> str:
@@ -113,10 +115,17 @@ class Settings:
 
 
 def default_state_path() -> str:
-    if os.geteuid() == 0:
-        return "/var/lib/authwatch/state.db"
+    return "/var/lib/authwatch/state.db" if os.geteuid() == 0 else user_state_path()
+
+
+def user_state_path() -> str:
     base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
     return os.path.join(base, "authwatch", "state.db")
+
+
+def user_config_path() -> str:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return os.path.join(base, "authwatch", "config.yaml")
 
 
 def find(explicit: str | None = None) -> str | None:
@@ -134,10 +143,7 @@ def find(explicit: str | None = None) -> str | None:
 
 
 def _default_path() -> str:
-    if os.geteuid() == 0:
-        return ROOT_CONFIG
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    return os.path.join(base, "authwatch", "config.yaml")
+    return ROOT_CONFIG if os.geteuid() == 0 else user_config_path()
 
 
 def search_text() -> str:
@@ -212,6 +218,7 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None) -> Set
         digest_at=values.get("digest_at", Settings.digest_at),
         secrets=_secrets_in_file(doc.data.get("targets")),
         warnings=tuple(sorted(check.warnings, key=_place)),
+        explicit=frozenset(values),
     )
 
 
@@ -427,7 +434,13 @@ def _sources(check: _Checker, path: tuple, value: Any) -> Any:
         if not isinstance(item, str) or not item.strip():
             check.error(path + (i,), f"expected auto, journal, or a file path / glob, got {_type_name(item)}")
             continue
-        if item.startswith("journal:"):
+        hooked = configured.hook_entry(item)
+        if hooked is not None:
+            if not os.path.isabs(hooked[1]):
+                check.error(path + (i,), f"expected {hooked[0]} or {hooked[0]}:ABSOLUTE-PATH, got {item!r}")
+                continue
+            out.append(item)
+        elif item.startswith("journal:"):
             directory = os.path.expanduser(item[len("journal:"):])
             if not os.path.isabs(directory):
                 check.error(path + (i,), f"journal:DIR: expected an absolute journal directory, got {item!r}")

@@ -25,6 +25,13 @@ KEY_FOUND = "key_found"  # Accepted key ... found at FILE:LINE (VERBOSE)
 FORGED = "forged"  # an auth result written by something that is not sshd
 
 KINDS = (LOGIN, FAILURE, INVALID_USER, LOGOUT, SESSION, DISCONNECT, PARTIAL, KEY_FOUND, FORGED)
+# Reported by a login hook rather than the log (parse/records.py). The
+# correlator folds a record into the log's login of the same connection, or
+# makes it a login of its own when the log reports none (correlate.py).
+RECORD = "record"  # a PAM hook record: a session was opened
+DUPLICATE = "duplicate"  # a logged login the hook's record had already reported (arrived too late to join)
+HOOK_IDENT = "pam_exec"  # the `ident` of records, and of logins the hook alone reported
+PROFILE_IDENT = "profile"  # the `ident` of logins read from ~/.ssh_logins (parse/sshlogins.py)
 # Made by the rules, not parsed: many events summed up in one message.
 SUMMARY = "summary"  # a `summarize` rule's window: counts per address and user
 DIGEST = "digest"  # alerts deferred (quiet hours, `digest` rules), sent as one
@@ -127,6 +134,16 @@ class Forged(NamedTuple):
     claimed_kind: str  # what the line would have been: login, failure, ...
 
 
+class Record(NamedTuple):
+    """What the PAM hook wrote about a login (parse/records.py)."""
+
+    source: str  # "spool:line"
+    time: datetime  # when the hook ran (the session opened)
+    service: str | None  # PAM_SERVICE
+    tty: str | None  # PAM_TTY: "ssh" for every sshd session on Linux, so it tells nothing of the session type
+    rhost: str | None  # PAM_RHOST: the client's address, or its name when sshd has UseDNS yes
+
+
 class Event(NamedTuple):
     kind: str
     time: datetime  # aware; sub-second precision and the logged offset are kept
@@ -159,6 +176,8 @@ class Event(NamedTuple):
     # Made by the rules (authwatch/rules/): kind `summary` and `digest` only.
     summary: Summary | None = None
     digest: Digest | None = None
+    # The PAM hook's record of this login (kind login, record): see Record.
+    record: Record | None = None
 
 
 def event_id(event: Event) -> str:
@@ -192,6 +211,13 @@ def to_json(event: Event) -> dict[str, Any]:
     d["travel"] = _travel_json(event.travel) if event.travel else None
     d["summary"] = _summary_json(event.summary) if event.summary else None
     d["digest"] = _digest_json(event.digest) if event.digest else None
+    d["record"] = _record_json(event.record) if event.record else None
+    return d
+
+
+def _record_json(r: Record) -> dict[str, Any]:
+    d = r._asdict()
+    d["time"] = r.time.isoformat()
     return d
 
 
@@ -219,6 +245,11 @@ def _travel_json(t: Travel) -> dict[str, Any]:
         return {"ip": s.ip, "place": s.place, "time": s.time.isoformat(), "lat": s.lat, "lon": s.lon}
 
     return {"from": spot(t.start), "to": spot(t.end), "km": t.km, "kmh": t.kmh}
+
+
+def seen_by(ident: str | None) -> str:
+    """Who reported a login that carries the PAM hook's record."""
+    return "the PAM hook only (no log line)" if ident == HOOK_IDENT else "the SSH log and the PAM hook"
 
 
 def utc(dt: datetime) -> datetime:

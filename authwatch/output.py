@@ -100,6 +100,9 @@ def block(event: Event, decision: Decision | None) -> str:
         rows.append(("session", event.session + (f" on {printable(event.tty)}" if event.tty else "")))
     if event.detail:
         rows.append(("detail", printable(event.detail)))
+    if event.record is not None and event.kind == ev.LOGIN:
+        where = f"  (record {printable(event.record.source, 400)})" if event.record.source != event.source else ""
+        rows.append(("seen by", ev.seen_by(event.ident) + where))
     if event.kind == ev.LOGIN:
         rows += _history_rows(event)
     rows += _decision_rows(decision)
@@ -207,5 +210,8 @@ def summary(event: Event) -> str:
     if event.session:
         text += f", session {event.session}"
     if event.source:
-        text += f" ({printable(event.source, 400)})"
+        text += f" ({printable(event.source, 400)}"
+        if event.record is not None and event.record.source != event.source:
+            text += f", PAM hook record {printable(event.record.source, 400)}"
+        text += ")"
     return text

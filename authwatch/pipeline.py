@@ -162,6 +162,12 @@ class Pipeline:
         elif not on and self.twins is not None and self.twins.next_deadline() is None:
             self.twins = None
 
+    def pair_hook(self, hosts: Iterable[str | None], logs: bool, journal: bool) -> None:
+        """The PAM hook's spool is followed for `hosts`, and logs (`logs`;
+        the systemd journal among them: `journal`) are followed: the
+        correlator joins the two reports of each login."""
+        self.correlator.pair(hosts, logs, JOURNAL_LAG if journal else timedelta(0))
+
     def tick(self, now: datetime) -> list[Result]:
         """Let out logins whose hold ran out by `now`, and what the rules
         made due by then (summaries at the end of their window, the digest at

@@ -13,10 +13,13 @@ of a file waits for its session line too.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 
+from authwatch.parse import records, sshlogins
 from authwatch.parse.journal import JournalParser, looks_like_journal
+from authwatch.parse.perline import LineParser
 from authwatch.parse.syslog import Parser, Stats
 from authwatch.pipeline import Pipeline, Result
 from authwatch.sources.lines import InputError, check_readable, open_log, text_blocks
@@ -42,7 +45,30 @@ def file_now(path: str, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc).astimezone(tz)
 
 
-FORMATS = ("auto", "syslog", "journal-json")
+FORMATS = ("auto", "syslog", "journal-json", "hook-records", "ssh-logins")
+
+
+def _format(fmt: str, first_block: str) -> str:
+    """The format of a file that begins with `first_block` (fmt "auto")."""
+    if fmt != "auto":
+        return fmt
+    if looks_like_journal(first_block[:4096]):
+        return "journal-json"
+    if first_block.startswith(records.PREFIX):
+        return "hook-records"
+    if sshlogins.looks_like(first_block[:4096]):
+        return "ssh-logins"
+    return "syslog"
+
+
+def _parser(fmt: str, path: str, name: str, tz: tzinfo, now: datetime | None) -> LineParser | Parser | JournalParser:
+    if fmt == "journal-json":
+        return JournalParser(tz, name)
+    if fmt == "hook-records":
+        return records.RecordParser(socket.gethostname(), now or file_now(path, tz), name)
+    if fmt == "ssh-logins":
+        return sshlogins.LoginsParser(socket.gethostname(), tz, name)
+    return Parser(now or file_now(path, tz), tz, name)
 
 
 def replay(
@@ -55,10 +81,13 @@ def replay(
 ) -> tuple[Stats, list[str]]:
     """Run `paths` through `pipeline`; returns the parse statistics and the
     one-line errors of files that could not be read to the end. `fmt`:
-    syslog text, `journalctl -o json` lines, or auto (each file by its first
-    line)."""
+    syslog text, `journalctl -o json` lines, the PAM hook's records, the
+    profile hook's ~/.ssh_logins, or auto (each file by its first line).
+    Records are this machine's: given with logs, each login alerts once."""
     for path in paths:
         check_readable(path)
+    if _records_among(paths, fmt):
+        pipeline.correlator.pair([socket.gethostname()], logs_followed=True)
     stats = Stats()
     errors = []
     for path in paths:
@@ -70,8 +99,7 @@ def replay(
             try:
                 for text in text_blocks(stream, name):
                     if parser is None:
-                        journal = fmt == "journal-json" or (fmt == "auto" and looks_like_journal(text[:4096]))
-                        parser = JournalParser(tz, name) if journal else Parser(now or file_now(path, tz), tz, name)
+                        parser = _parser(_format(fmt, text), path, name, tz, now)
                     if not pipeline.correlator.hold_always and _has_session_lines(text):
                         pipeline.correlator.hold_all()
                     events = parser.parse_block(text, lineno)
@@ -87,3 +115,18 @@ def replay(
             stats.add(parser.stats)
     on_results(pipeline.drain())
     return stats, errors
+
+
+def _records_among(paths: Sequence[str], fmt: str) -> bool:
+    """Whether some of the files hold the PAM hook's records (stdin is not looked at)."""
+    if fmt != "auto":
+        return fmt == "hook-records"
+    for path in paths:
+        if path != "-":
+            try:
+                with open_log(path) as stream:
+                    if stream.read(len(records.PREFIX)) == records.PREFIX.encode():
+                        return True
+            except (InputError, OSError):
+                pass
+    return False

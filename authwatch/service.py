@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
@@ -37,8 +38,10 @@ from authwatch.output import summary
 from authwatch.pipeline import Pipeline, Result
 from authwatch.rules.engine import Engine
 from authwatch.sources import Source, configured
-from authwatch.sources.file import FileSource
+from authwatch.sources.file import FileSource, syslog_parser
 from authwatch.sources.journal import JournalSource
+from authwatch.sources.profile import profile_parser
+from authwatch.sources.spool import SpoolSource
 from authwatch.statelock import StateLock
 from authwatch.store import Store, StoreError
 from authwatch.wakeup import DirWatcher, Waker
@@ -65,14 +68,18 @@ class Busy(UserError):
 
 class Service:
     def __init__(self, settings: Settings, *, config_file: str | None = None, from_start: bool = False,
-                 scan: bool = False, allow_insecure: bool = False):
-        """`config_file`: what SIGHUP reloads (None: the search path again).
-        `from_start`: files never followed are read from their beginning,
-        not their end. `scan`: one pass for cron. `allow_insecure`: a
-        reloaded configuration others may read or change is taken anyway
-        (--insecure-config), as at the start."""
+                 scan: bool = False, allow_insecure: bool = False, lock_wait: float = 0.0,
+                 reload: Callable[[str | None], Settings] = config.load):
+        """`config_file`: what SIGHUP reloads (None: the search path again),
+        with `reload`. `from_start`: files never followed are read from their
+        beginning, not their end. `scan`: one pass for cron. `allow_insecure`:
+        a reloaded configuration others may read or change is taken anyway
+        (--insecure-config), as at the start. `lock_wait`: seconds to wait for
+        another process to release the state database."""
         self.settings = settings
         self.allow_insecure = allow_insecure
+        self.lock_wait = lock_wait
+        self._load = reload
         self.config_file = config_file
         self.from_start = from_start
         self.scanning = scan
@@ -100,7 +107,7 @@ class Service:
         """Take the lock and open the store. False if another process holds
         the lock (`scan` then leaves quietly); raises Busy for `run`."""
         try:
-            locked = self._lock.acquire()
+            locked = self._lock.acquire(self.lock_wait)
         except OSError as e:
             raise StoreError(f"state store {self.settings.state}: cannot make its lock: {e.strerror or e}") from None
         if not locked:
@@ -296,16 +303,25 @@ class Service:
                 )
                 self._fresh = True
         assert self.pipeline is not None
-        self.pipeline.pair_reports(bool(journals) and bool(wanted))
+        self.pipeline.pair_reports(bool(journals) and any(w.kind == configured.LOG for w in wanted.values()))
         for path, w in wanted.items():
             if path not in self.sources:
-                self.sources[path] = FileSource(
-                    path, self.store.position(path), self.settings.tz or timezone.utc,
-                    start_at_end=starting and not self.from_start, quiet_if_missing=w.quiet_if_missing,
-                )
+                self.sources[path] = self._source(w, starting and not self.from_start)
                 self._fresh = True
+        spools = [s for s in self.sources.values() if isinstance(s, SpoolSource)]
+        self.pipeline.pair_hook([s.host for s in spools], logs=len(spools) < len(self.sources), journal=bool(journals))
         self._next_refresh = time.monotonic() + self.settings.poll_interval
         self._watch()
+
+    def _source(self, w: configured.Wanted, start_at_end: bool) -> Source:
+        assert self.store is not None
+        store, tz = self.store, self.settings.tz or timezone.utc
+        if w.kind == configured.HOOK:
+            return SpoolSource(w.path, store.position(w.path), tz, start_at_end=start_at_end,
+                               acknowledged=lambda: store.position(w.path))
+        parser = profile_parser if w.kind == configured.PROFILE else syslog_parser
+        return FileSource(w.path, store.position(w.path), tz, start_at_end=start_at_end,
+                          quiet_if_missing=w.quiet_if_missing, parser=parser)
 
     def _watch(self) -> None:
         if self._watcher is None:
@@ -334,7 +350,7 @@ class Service:
     def _reload_config(self) -> None:
         self._reload = False
         try:
-            new = config.load(self.config_file)
+            new = self._load(self.config_file)
         except UserError as e:
             for line in str(e).splitlines():
                 log.error("configuration not reloaded: %s", line)

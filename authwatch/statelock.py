@@ -3,6 +3,9 @@
 Two followers on the same positions would read the same lines twice and
 save positions over each other. `run` refuses to start while another holds
 the lock; `scan` (cron) leaves quietly, so overlapping cron runs are safe.
+`scan --user` (started at each login by the profile hook) waits a while for
+it instead: the scan holding it may have read the file before this login's
+line was written.
 The kernel drops the lock when the holder dies, even by SIGKILL.
 """
 
@@ -10,6 +13,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
+
+WAIT_STEP = 0.05  # seconds between looks at a held lock
 
 
 class StateLock:
@@ -17,16 +23,21 @@ class StateLock:
         self.path = state_path + ".lock"
         self._fd: int | None = None
 
-    def acquire(self) -> bool:
-        """Take the lock; False if another process holds it. Raises OSError
-        if the lock file cannot be made."""
+    def acquire(self, wait: float = 0.0) -> bool:
+        """Take the lock; False if another process holds it (still, after
+        `wait` seconds). Raises OSError if the lock file cannot be made."""
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
+        give_up = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= give_up:
+                    os.close(fd)
+                    return False
+                time.sleep(WAIT_STEP)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd

@@ -46,6 +46,7 @@ TWIN = "twin"  # the kind of a dropped report (never leaves the pipeline)
 HOLD = timedelta(seconds=1)  # journald tells readers of new entries within 250 ms
 WINDOW = timedelta(seconds=2)  # the two times of one line: classic timestamps are whole seconds
 MEMORY = 65536  # unpaired reports remembered (a backlog of one source is read whole before the other's)
+_HOOKS = frozenset((ev.HOOK_IDENT, ev.PROFILE_IDENT))
 
 
 class _Report:
@@ -102,6 +103,9 @@ class Twins:
         return q[0].deadline if q and not q[0].ready else None
 
     def _feed(self, e: Event, now: datetime, journal: bool) -> None:
+        if e.ident in _HOOKS:  # a hook's report is no logged line: the journal has no twin of it
+            self._queue.append(_Report(e, journal, None))
+            return
         key = _key(e)
         twin = self._pair(key, e.time, journal)
         if journal:

@@ -11,8 +11,8 @@ from authwatch.service import Service
 from authwatch.store import QueuedAlert, Store
 
 
-def settings_for(tmp_path, sources, extra=""):
-    text = f"state: {tmp_path}/state.db\nsources: {sources}\npoll_interval: 60\n{extra}"
+def settings_for(tmp_path, sources, extra="", poll_interval=60):
+    text = f"state: {tmp_path}/state.db\nsources: {sources}\npoll_interval: {poll_interval}\n{extra}"
     path = tmp_path / "config.yaml"
     path.write_text(text)
     return config.parse(text, str(path)), str(path)
@@ -21,8 +21,8 @@ def settings_for(tmp_path, sources, extra=""):
 class Running:
     """`authwatch run` in a thread of this process."""
 
-    def __init__(self, tmp_path, sources, extra=""):
-        self.settings, self.config_file = settings_for(tmp_path, sources, extra)
+    def __init__(self, tmp_path, sources, extra="", poll_interval=60):
+        self.settings, self.config_file = settings_for(tmp_path, sources, extra, poll_interval)
         self.service = Service(self.settings, config_file=self.config_file)
         self.thread = threading.Thread(target=self._run)
         self.error = None

@@ -169,13 +169,22 @@ class Delivery:
 
     # -- cron ---------------------------------------------------------------
 
-    def run_once(self, deadline: float, health_checks: bool = True) -> Report:
+    def run_once(self, deadline: float, health_checks: bool = True, retry_now: bool = False) -> Report:
         """Deliver what is due now (digests of held alerts included), each
         target in its own thread, and return by `deadline` (time.time()).
-        For a process that does not start() the workers (cron, replay)."""
-        if health_checks:
+        For a process that does not start() the workers (cron, replay).
+        `retry_now`: a target that failed is tried again now, not after its
+        retry pause (`scan --user`: each run, at a login or from the user's
+        crontab, is itself the next try)."""
+        if health_checks or retry_now:
             with self._open() as store:
-                self._health(store, time.time())
+                now = time.time()
+                if health_checks:
+                    self._health(store, now)
+                for name in self.targets if retry_now else ():
+                    state = store.target_state(name)
+                    if state.retry_at > now:
+                        store.save_target_state(state._replace(retry_at=now))
         results: dict[str, Courier] = {}
 
         def one(target: Target) -> None:

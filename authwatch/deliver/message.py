@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from authwatch.deliver import inert
 from authwatch.deliver.inert import clean
+from authwatch.event import seen_by
 from authwatch.rules import DEFAULT_REASON, SEVERITIES
 from authwatch.store import Outgoing
 
@@ -333,6 +334,8 @@ def _auth_rows(e: dict) -> list[tuple[str, str]]:
                      f"CA {clean(cert.get('ca_key_type', ''), 20)} {clean(cert.get('ca_key', ''), 100)}"))
     if e.get("session"):
         rows.append(("Session", clean(e["session"], 20) + (f" on {clean(e['tty'], 40)}" if e.get("tty") else "")))
+    if isinstance(e.get("record"), dict):
+        rows.append(("Seen by", seen_by(e.get("ident"))))
     if e.get("detail") and e.get("kind") != "login":
         rows.append(("Detail", clean(e["detail"], 300)))
     forged = e.get("forged") if isinstance(e.get("forged"), dict) else None

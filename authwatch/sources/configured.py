@@ -13,6 +13,10 @@
   safety poll and whenever a file appears in its directory), except
   compressed files and rotated siblings of a file that exists (`auth.log.1`
   beside `auth.log`), which the follower reads itself after a rotation.
+* `hook` (or `hook:PATH`): the PAM hook's spool, /var/spool/authwatch/logins
+  by default (sources/spool.py); it appears with the first login.
+* `profile` (or `profile:PATH`): the file the profile hook appends to,
+  ~/.ssh_logins by default (no root: `authwatch scan --user`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from authwatch.sources.rotated import rotated_of
 
 AUTO = ("/var/log/auth.log", "/var/log/secure")
 JOURNAL = "journal"
+LOG, HOOK, PROFILE = "log", "hook", "profile"  # what a file holds
+DEFAULTS = {HOOK: "/var/spool/authwatch/logins", PROFILE: "~/.ssh_logins"}
 _GLOB_CHARS = frozenset("*?[")
 _COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z")
 
@@ -33,6 +39,16 @@ _COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z")
 class Wanted(NamedTuple):
     path: str
     quiet_if_missing: bool  # auto's candidates and glob matches: no warning when absent
+    kind: str = LOG  # LOG: syslog text; HOOK: the PAM hook's spool; PROFILE: ~/.ssh_logins
+
+
+def hook_entry(entry: str) -> tuple[str, str] | None:
+    """(HOOK or PROFILE, the file) for a `hook[:PATH]` or `profile[:PATH]`
+    entry, None for any other."""
+    kind, _, path = entry.partition(":")
+    if kind not in DEFAULTS or (not path and entry != kind):
+        return None
+    return kind, os.path.expanduser(path or DEFAULTS[kind])
 
 
 class Journal(NamedTuple):
@@ -72,6 +88,12 @@ def resolve(entries: Sequence[str], auto_journal: bool | None = None) -> Resolve
                 auto_journal = not any(os.path.exists(p) for p in AUTO)
             if auto_journal:
                 journals.setdefault(SYSTEM_JOURNAL.key, SYSTEM_JOURNAL)
+        elif (hooked := hook_entry(entry)) is not None:
+            kind, path = hooked
+            files[path] = Wanted(path, True, kind)
+            if kind == HOOK and not os.path.isdir(os.path.dirname(path)):
+                problems.append(f"sources: {entry}: the spool directory {os.path.dirname(path)} does not exist; "
+                                "make it (owned by the service's user, mode 0700) for the PAM hook to write to")
         elif entry == JOURNAL:
             journals.setdefault(SYSTEM_JOURNAL.key, SYSTEM_JOURNAL)
         elif is_journal(entry):

@@ -34,8 +34,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, tzinfo
+from typing import Protocol
 
 from authwatch.event import Event
 from authwatch.notice import Notice
@@ -53,13 +54,25 @@ CONTEXT = 64 * 1024  # bytes before the starting point read for context
 LOOKS, LOOK_PAUSE = 3, 0.1  # looking for a rotated file that logrotate may be compressing right now
 
 
+class BlockParser(Protocol):
+    def parse_block(self, text: str, first_lineno: int) -> list[Event]: ...
+
+
+def syslog_parser(now: datetime, tz: tzinfo, name: str) -> BlockParser:
+    return Parser(now, tz, source=name)
+
+
 class FileSource:
-    def __init__(self, path: str, saved: Position | None, tz: tzinfo, *, start_at_end: bool, quiet_if_missing: bool = False):
+    def __init__(self, path: str, saved: Position | None, tz: tzinfo, *, start_at_end: bool, quiet_if_missing: bool = False,
+                 parser: Callable[[datetime, tzinfo, str], BlockParser] = syslog_parser):
         """`saved`: the position from the store (None: never followed).
         `start_at_end`: a file never followed starts at its end (first
         start); else at its beginning. `quiet_if_missing`: no warning when
-        the file does not exist (one of `auto`'s candidates)."""
+        the file does not exist (one of `auto`'s candidates). `parser`:
+        makes the parser of the file's lines from (now, zone, file name),
+        syslog by default."""
         self.key = path
+        self.parser = parser
         self.path = path
         self.tz = tz
         self.files: list[LogFile] = []
@@ -107,8 +120,7 @@ class FileSource:
         if self._earlier is not None:
             earlier, self._earlier = self._earlier, None
             yield Batch([], self.position(), earlier)
-        else:
-            self._follow_path()
+        self._follow_path()  # also at the first poll: a file missing at the start may be there now
         for _ in range(3):  # a file truncated while it is read: read again
             truncated = None
             for f in list(self.files):
@@ -235,7 +247,7 @@ class FileSource:
         if not tail:
             return ()
         first = f.line - tail.count(b"\n")
-        parser = Parser(datetime.now(self.tz), self.tz, source=f.name)
+        parser = self.parser(datetime.now(self.tz), self.tz, f.name)
         return tuple(parser.parse_block(decode(tail[:-1]), first))
 
     # -- following ------------------------------------------------------------------
@@ -345,7 +357,7 @@ class FileSource:
                 return True
             first = f.line
             f.consume(data[:nbytes], nlines)
-            events = Parser(datetime.now(self.tz), self.tz, source=f.name).parse_block(text, first) if text is not None else []
+            events = self.parser(datetime.now(self.tz), self.tz, f.name).parse_block(text, first) if text is not None else []
             yield Batch(events, self.position())
 
     def _intact(self, f: LogFile) -> bool:

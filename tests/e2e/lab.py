@@ -53,7 +53,7 @@ API::
     lab.preauth_close(user=None)          # ssh gives up before authenticating / bare TCP close
     lab.in_namespace(argv, **kw) -> CompletedProcess          # nsenter -t ns_pid -m -u
     lab.forge(ident, message, uid="nobody", gid="nogroup", priority="auth.info")
-    lab.set_pam_lines(lines, restart=True); lab.restart_sshd(loglevel=None, extra_config=None)
+    lab.set_pam_lines(lines, restart=True, before_sessions=False); lab.restart_sshd(loglevel=None, extra_config=None)
     lab.stop_sshd()                       # SIGTERM the listener only ("Received signal 15")
     lab.wait_for(path, text, timeout=5, count=1) -> str     # poll a log file, returns the line
     lab.journal(*matches) -> list[dict]   # journalctl -D journal_dir -o json [matches]
@@ -253,6 +253,7 @@ class Lab:
         self.dir = Path(workdir).resolve()
         self.loglevel = loglevel
         self.pam_extra_lines = list(pam_extra_lines)
+        self.pam_before_sessions = False
         self.port = sshd_port or 0
         self.sshd_extra_config = sshd_extra_config
         self.hostname = hostname
@@ -377,7 +378,9 @@ class Lab:
         if not text.endswith("\n"):
             text += "\n"
         if self.pam_extra_lines:
-            text += "# added by the authwatch lab\n" + "".join(l.rstrip("\n") + "\n" for l in self.pam_extra_lines)
+            added = "# added by the authwatch lab\n" + "".join(l.rstrip("\n") + "\n" for l in self.pam_extra_lines)
+            first = re.search(r"^[ \t]*session[ \t]", text, re.M) if self.pam_before_sessions else None
+            text = text[:first.start()] + added + text[first.start():] if first else text + added
         # rewrite in place: the bind mount follows the inode, a rename would detach it
         with open(self.dir / "etc/pam-sshd", "w") as f:
             f.write(text)
@@ -649,8 +652,11 @@ class Lab:
         _poll(lambda: not _listening(self.port), 5, f"port {self.port} to be released")
         self._start_sshd()
 
-    def set_pam_lines(self, lines: Iterable[str], restart: bool = True):
+    def set_pam_lines(self, lines: Iterable[str], restart: bool = True, before_sessions: bool = False):
+        """Add `lines` to /etc/pam.d/sshd: at its end, or with `before_sessions`
+        above its first `session` line (before pam_env reads ~/.pam_environment)."""
         self.pam_extra_lines = list(lines)
+        self.pam_before_sessions = before_sessions
         self._write_pam()
         if restart:
             self.restart_sshd()

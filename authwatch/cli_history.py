@@ -10,12 +10,10 @@ from datetime import datetime, timezone, tzinfo
 
 from authwatch import config, errors
 from authwatch.console import error, load_settings, parse_time, warn
-from authwatch.enrich.enricher import Enricher
 from authwatch.enrich.trust import parse_target
 from authwatch.errors import UsageError
 from authwatch.output import printable
-from authwatch.pipeline import Pipeline, Result
-from authwatch.replay import REPLAY_HOLD, replay
+from authwatch.learning import learn
 from authwatch.sources.rotated import oldest_first
 from authwatch.store import HistoryRow, Store
 
@@ -93,30 +91,17 @@ def _learn(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     now = parse_time(args.now, settings.tz, "--now") if args.now else None
     paths = oldest_first(args.files)
-    logins = 0
-    users: set[tuple[str | None, str | None]] = set()
-
-    def count(results: list[Result]) -> None:
-        nonlocal logins
-        for r in results:
-            if r.event.kind == "login":
-                logins += 1
-                users.add((r.event.host, r.event.user))
-
     with Store(args.state or settings.state) as store:
-        enricher = Enricher(settings, store)
-        for w in enricher.take_warnings():
-            warn(w)
-        pipeline = Pipeline(store, hold=REPLAY_HOLD, enrichers=[enricher], log_time=True, report_all=True,
-                            queue=False)
-        stats, failures = replay(paths, pipeline, settings.tz, count, now=now)
+        learned = learn(settings, store, paths, now)
         known = store.history_users()
-    print(f"read {logins:,} logins of {len(users):,} users from {len(paths) - len(failures):,} files "
-          f"({stats.lines:,} lines), oldest first: {', '.join(paths)}")
+    for w in learned.warnings:
+        warn(w)
+    print(f"read {learned.logins:,} logins of {learned.users:,} users from {len(paths) - len(learned.failures):,} "
+          f"files ({learned.stats.lines:,} lines), oldest first: {', '.join(paths)}")
     print(f"history now holds {known:,} users in {args.state or settings.state}")
-    for f in failures:
+    for f in learned.failures:
         error(f)
-    return errors.USAGE if failures else errors.OK
+    return errors.USAGE if learned.failures else errors.OK
 
 
 def _history(args: argparse.Namespace) -> int:

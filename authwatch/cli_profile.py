@@ -13,6 +13,8 @@ from pathlib import Path
 from authwatch import config, errors, profile, usermode
 from authwatch.console import warn
 from authwatch.errors import UserError
+from authwatch.learning import learn
+from authwatch.store import Store
 
 _STARTER = """\
 # authwatch in no-root mode (written by 'authwatch profile install'). Every key is described in
@@ -56,7 +58,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "its absolute path.",
             "Then it makes ~/.ssh_logins (mode 0600) and ~/.config/authwatch/config.yaml if they are missing "
             "($AUTHWATCH_CONFIG names another configuration), notes the logins ~/.ssh_logins already holds so "
-            "they never alert (the next login is the first alert), and prints the crontab line.",
+            "they never alert (the next login is the first alert) and learns them into history (a login from an "
+            "address you used before is not new), and prints the crontab line.",
         )),
         epilog="examples:\n  authwatch profile install\n  authwatch profile install --print   # show the lines only",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -143,7 +146,13 @@ def _seed(settings) -> None:
     for key in fresh:
         n = _count_lines(key)
         print(f"{key}: {n} login{'s' if n != 1 else ''} recorded before now; "
-              f"{'they' if n != 1 else 'it'} will not alert")
+              f"{'they' if n != 1 else 'it'} will not alert" + (", and history knows them" if n else ""))
+    if fresh:
+        # so that the next login from a known address is not called new
+        with Store(settings.state) as store:
+            learned = learn(settings, store, fresh)
+        for problem in learned.failures:
+            warn(problem)
     if queued:
         print(f"{queued} login{'s' if queued != 1 else ''} recorded since the last scan will alert at the next one")
 

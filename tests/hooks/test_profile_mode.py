@@ -50,10 +50,10 @@ def authwatch(home: Path, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
-def log_in(home: Path, port: int) -> None:
+def log_in(home: Path, port: int, address: str = "203.0.113.5") -> None:
     """A login shell of an SSH login reads the profile (the lines start the scan in the background)."""
     subprocess.run(["sh", "-c", ". ./.profile"], cwd=home, check=True, timeout=20, stdin=subprocess.DEVNULL,
-                   env=env_for(home, SSH_CONNECTION=f"203.0.113.5 {port} 192.0.2.1 22"))
+                   env=env_for(home, SSH_CONNECTION=f"{address} {port} 192.0.2.1 22"))
 
 
 def configure(home: Path, receiver: HttpReceiver) -> None:
@@ -107,6 +107,19 @@ def test_a_first_scan_without_install_seeds_too(home, receiver):
         f.write("2026-11-22 16:05:59 +0000 198.51.100.7 alice password port=50010\n")
     assert authwatch(home, "scan", "--user").returncode == 0
     assert ports(receiver.wait_for(1)) == [50010]
+
+
+def tag(request) -> str:
+    """What the subject says is unusual about the login ("login": nothing)."""
+    return request.json()["title"].rpartition(" — ")[2]
+
+
+def test_the_logins_recorded_before_install_are_history_not_news(home, receiver):
+    assert authwatch(home, "profile", "install").returncode == 0
+    configure(home, receiver)
+    log_in(home, 50020, "5.6.7.8")  # recorded before install: not alice's "first login"
+    (alert,) = receiver.wait_for(1, timeout=30)
+    assert tag(alert) == "login"
 
 
 def test_install_refuses_a_broken_configuration_before_changing_anything(home):

@@ -68,9 +68,11 @@ def notify(settings: config.Settings, targets: dict, state: str, kept: bool) -> 
     print(f"{PROG}: notify: {report.sent} message{'s' if report.sent != 1 else ''} sent, "
           f"{report.failures} failed attempt{'s' if report.failures != 1 else ''}", file=sys.stderr)
     if report.undelivered:
-        where = (f"they stay queued in {state} ('authwatch outbox --state {state}')" if kept
+        n = report.undelivered
+        they = "they stay" if n != 1 else "it stays"
+        where = (f"{they} queued in {state} ('authwatch outbox --state {state}')" if kept
                  else "the scratch state is discarded (use --state PATH to keep them for retries)")
-        error(f"notify: {report.undelivered} deliveries did not get through; {where}")
+        error(f"notify: {n} {'deliveries' if n != 1 else 'delivery'} did not get through; {where}")
     return report.ok
 
 

@@ -129,8 +129,9 @@ def _scan(args: argparse.Namespace) -> int:
     finally:
         service.close()
     if report.undelivered:
-        error(f"{report.undelivered} deliveries did not get through; they stay queued for the next run "
-              "('authwatch outbox' shows them)")
+        n = report.undelivered
+        error(f"{n} {'deliveries' if n != 1 else 'delivery'} did not get through; {'they stay' if n != 1 else 'it stays'} "
+              "queued for the next run ('authwatch outbox' lists the queue)")
         return errors.RUNTIME
     return errors.OK
 

@@ -32,7 +32,7 @@ def test_scan_delivers_and_says_when_it_could_not(tmp_path, cli, receiver):
     append(log, login(2))
     r = cli("scan", "--config", cfg)
     assert r.code == 1
-    assert "1 deliveries did not get through; they stay queued for the next run" in r.err
+    assert "1 delivery did not get through; it stays queued for the next run" in r.err
     setup(tmp_path, receiver.port)  # the receiver is up now (same log, same state)
     time.sleep(1.1)  # retry_first: the failed alert is due again
     append(log, login(3))

@@ -206,8 +206,7 @@ def test_a_target_failing_too_long_is_reported_to_the_others_and_its_recovery_to
 def test_run_once_delivers_what_is_due_flushes_the_digest_and_reports(state, receiver):
     queue(state, [login(port=p) for p in range(5)])
     s = settings(state, {"t": hook(receiver), "dead": "json://127.0.0.1:9/x"}, rate_limit=2, retry_first=60)
-    for a in queue(state, [login(port=100 + p, targets=("dead",)) for p in range(2)]):
-        pass
+    queue(state, [login(port=100 + p, targets=("dead",)) for p in range(2)])
     report = Delivery(s, state).run_once(time.time() + 20)
     assert [r.json()["title"] for r in receiver.requests][-1] == "[authwatch] 3 more alerts (over 2 a minute)"
     assert report.sent == 3 and report.failures == 1 and report.undelivered == 2 and not report.ok

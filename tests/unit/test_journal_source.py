@@ -5,7 +5,6 @@ does when its saved entry is gone, and when journalctl cannot read."""
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 import time

@@ -6,7 +6,7 @@ Errors (a configuration that cannot be used) are raised while it is loaded
 expected and a "did you mean"), and by `deliver.targets.build` for a target
 URL that no Apprise plugin accepts (it builds the plugin, connects nowhere).
 The warnings here need more than the file: its permissions, the GeoIP
-databases, and the LogLevel of this host's sshd.
+databases, and the LogLevel of this host's sshd (when its log is read).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from authwatch import config, sshd_loglevel
 from authwatch.config import Settings, say_duration
 from authwatch.enrich.enricher import geoip_problems
 from authwatch.rules import Rule
+from authwatch.sources.configured import hook_entry
 
 
 def warnings(settings: Settings) -> list[str]:
@@ -28,9 +29,10 @@ def warnings(settings: Settings) -> list[str]:
     if why:
         out.append(f"{why}; the service refuses to start with it (unless --insecure-config)")
     out += geoip_problems(settings)
-    sshd = sshd_loglevel.problem(sshd_loglevel.effective())
-    if sshd:
-        out.append(sshd)
+    if any(hook_entry(entry) is None for entry in settings.sources):  # sshd's own lines are read
+        sshd = sshd_loglevel.problem(sshd_loglevel.effective())
+        if sshd:
+            out.append(sshd)
     return out
 
 

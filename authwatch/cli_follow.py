@@ -48,8 +48,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "  authwatch run --config /etc/authwatch/config.yaml\n"
         "  authwatch run --from-start       # first run: read the existing logs too\n\n"
         "exit codes: 0 stopped by a signal, 1 runtime failure (e.g. another authwatch\n"
-        "holds the state database), 3 invalid configuration, 4 configuration refused\n"
-        "as insecure.",
+        "holds the state database), 2 usage error (e.g. --config names no file), 3\n"
+        "invalid configuration, 4 configuration refused as insecure.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     scan = sub.add_parser(
@@ -61,7 +61,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "Quiet unless something is wrong.",
             *_FOLLOWING,
             "If another authwatch (run or scan) holds the state database, scan exits at once, quietly and with "
-            "status 0, so overlapping cron runs are safe.",
+            "status 0, so overlapping cron runs are safe (with --user it waits up to "
+            f"{USER_LOCK_WAIT:.0f} seconds first: the scan before it may have missed this login).",
         ),
         epilog="examples:\n"
         "  * * * * * authwatch /usr/local/bin/authwatch scan --config /etc/authwatch/config.yaml\n"
@@ -69,8 +70,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "  * * * * * /usr/bin/python3 -m authwatch scan --user\n"
         "      (no root: a user's crontab, beside 'authwatch profile install')\n\n"
         "exit codes: 0 ok, 1 alerts left undelivered (they stay queued for the next run)\n"
-        "or another runtime failure (e.g. the state store cannot be written), 3 invalid\n"
-        "configuration, 4 configuration refused as insecure.",
+        "or another runtime failure (e.g. the state store cannot be written), 2 usage\n"
+        "error (e.g. --config names no file), 3 invalid configuration, 4 configuration\n"
+        "refused as insecure.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for command in (run, scan):

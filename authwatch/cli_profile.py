@@ -12,7 +12,7 @@ from pathlib import Path
 
 from authwatch import config, errors, profile, usermode
 from authwatch.console import warn
-from authwatch.errors import UserError
+from authwatch.errors import UsageError, UserError
 from authwatch.learning import learn
 from authwatch.store import Store
 
@@ -51,11 +51,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "install",
         help="add the lines to your login profile (again: update them), and note the logins already recorded",
         description="\n\n".join(textwrap.fill(t, 79) for t in (
-            "Add the lines to the first of ~/.bash_profile, ~/.bash_login and ~/.profile that exists (bash reads "
-            "only that one), or to a new ~/.profile: never to a new ~/.bash_profile, which would stop bash "
-            "reading ~/.profile. Run again, it updates them in place; a changed file is backed up beside itself "
-            "first. The lines act only in SSH sessions, once per connection, and run this very interpreter by "
-            "its absolute path.",
+            "Add the lines to the file your login shell reads: for bash the first of ~/.bash_profile, "
+            "~/.bash_login and ~/.profile that exists (bash reads only that one), or a new ~/.profile: never a "
+            "new ~/.bash_profile, which would stop bash reading ~/.profile; for zsh ~/.zprofile; for sh, dash "
+            "and ksh ~/.profile. Run again, it updates them in place; a changed file is backed up beside itself "
+            "first. The lines act only in SSH sessions, once per connection (a tmux or screen window opened "
+            "after re-attaching is not a new login), and run this very interpreter by its absolute path.",
             "Then it makes ~/.ssh_logins (mode 0600) and ~/.config/authwatch/config.yaml if they are missing "
             "($AUTHWATCH_CONFIG names another configuration), notes the logins ~/.ssh_logins already holds so "
             "they never alert (the next login is the first alert) and learns them into history (a login from an "
@@ -76,7 +77,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _home() -> Path:
     home = os.environ.get("HOME")
     if not home or not os.path.isdir(home):
-        raise UserError("$HOME is not set to a directory")
+        raise UsageError("$HOME is not set to a directory")
     return Path(home)
 
 
@@ -94,14 +95,14 @@ def _install(args: argparse.Namespace) -> int:
     if why:
         raise UserError(f"{' '.join(cmd)} does not run from a login shell ({why}); install authwatch where a "
                         "login can run it, then run 'install' with that interpreter")
-    change = profile.install(home, cmd, datetime.now())
+    change = profile.install(home, cmd, datetime.now(), profile.login_shell())
     if change.changed:
         print(f"{'made' if change.created else 'updated'} {change.file}: the authwatch lines are in"
               + (f" (the file as it was: {change.backup})" if change.backup else ""))
     else:
         print(f"{change.file}: the authwatch lines are in already; nothing changed")
-    if change.another:
-        warn(f"{change.file} names ~/{profile.LOGINS} outside authwatch's lines too: if an earlier hook appends "
+    for other in change.another:
+        warn(f"{other} names ~/{profile.LOGINS} outside authwatch's lines: if an earlier hook there appends "
              "to it, remove that one, or each login is written (and alerted) twice")
     logins = home / profile.LOGINS
     if logins.stat().st_mode & 0o077:
@@ -143,33 +144,25 @@ def _seed(settings) -> None:
         queued = service.scan()
     finally:
         service.close()
-    for key in fresh:
-        n = _count_lines(key)
-        print(f"{key}: {n} login{'s' if n != 1 else ''} recorded before now; "
-              f"{'they' if n != 1 else 'it'} will not alert" + (", and history knows them" if n else ""))
     if fresh:
         # so that the next login from a known address is not called new
         with Store(settings.state) as store:
             learned = learn(settings, store, fresh)
         for problem in learned.failures:
             warn(problem)
+        n = learned.logins
+        print(f"{', '.join(fresh)}: {n} login{'s' if n != 1 else ''} recorded before now; "
+              f"{'they' if n != 1 else 'it'} will not alert" + (", and history knows them" if n else "")
+              + (f" ({learned.stats.malformed} lines not understood, skipped)" if learned.stats.malformed else ""))
     if queued:
         print(f"{queued} login{'s' if queued != 1 else ''} recorded since the last scan will alert at the next one")
 
 
-def _count_lines(path: str) -> int:
-    try:
-        with open(path, "rb") as f:
-            return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 16), b""))
-    except OSError:
-        return 0
-
-
 def _uninstall(args: argparse.Namespace) -> int:
-    change = profile.uninstall(_home(), datetime.now())
-    if change.changed:
+    changes = profile.uninstall(_home(), datetime.now())
+    for change in changes:
         print(f"removed the authwatch lines from {change.file} (the file as it was: {change.backup})")
-    else:
-        print("no authwatch lines in " + ", ".join(f"~/{n}" for n in profile.CANDIDATES) + "; nothing changed")
+    if not changes:
+        print("no authwatch lines in " + ", ".join(f"~/{n}" for n in profile.BLOCK_FILES) + "; nothing changed")
     print("remove the crontab line too ('crontab -e'): " + profile.crontab_line(profile.command()))
     return errors.OK

@@ -1,17 +1,20 @@
 """No-root mode: lines in the user's login profile that record each SSH login.
 
-`install` adds a block of POSIX shell to the first of ~/.bash_profile,
-~/.bash_login and ~/.profile that exists: bash reads only the first of them,
-so creating a ~/.bash_profile would silently stop it reading ~/.profile.
-When none exists, ~/.profile is made (bash and sh login shells read it).
-The block, once per SSH connection (`$SSH_CONNECTION` set, and not already
-recorded by a parent shell: tmux or screen windows are not new logins):
+`install` adds a block of POSIX shell to the file the user's login shell
+reads: for bash the first of ~/.bash_profile, ~/.bash_login and ~/.profile
+that exists (bash reads only the first of them, so creating a ~/.bash_profile
+would silently stop it reading ~/.profile), else ~/.profile; for zsh
+~/.zprofile; for sh, dash and ksh ~/.profile. Other login shells (fish, csh)
+read no POSIX shell, and are refused. The block, once per SSH connection
+(`$SSH_CONNECTION` set, not already recorded by a parent shell, and not
+among the last records: a tmux or screen window opened after re-attaching
+carries a connection recorded at its login):
 
 * appends `DATE TIME ZONE IP USER METHOD port=PORT [key=TYPE:KEY]` to
-  ~/.ssh_logins: the line people's profile hooks already write, with the
-  client port and the key added at the end; METHOD (and the key) come from
-  the file $SSH_USER_AUTH names, which sshd writes only with `ExposeAuthInfo
-  yes`, else `unknown`;
+  ~/.ssh_logins (made readable by the user alone): the line people's profile
+  hooks already write, with the client port and the key added at the end;
+  METHOD (and the key) come from the file $SSH_USER_AUTH names, which sshd
+  writes only with `ExposeAuthInfo yes`, else `unknown`;
 * starts `authwatch scan --user` in the background, by the absolute path of
   the interpreter that ran `install` (the hosting's Python may be any), so
   the prompt is not delayed.
@@ -23,7 +26,9 @@ text changes, and then a copy of the old one is kept beside it.
 from __future__ import annotations
 
 import os
+import pwd
 import re
+import stat
 import shlex
 import subprocess
 import sys
@@ -35,8 +40,13 @@ from typing import NamedTuple
 
 from authwatch.errors import UserError
 
-CANDIDATES = (".bash_profile", ".bash_login", ".profile")
+CANDIDATES = (".bash_profile", ".bash_login", ".profile")  # bash's, in the order it looks
+ZSH = ".zprofile"
+POSIX_SHELLS = frozenset({"sh", "dash", "ksh", "ksh93", "mksh", "pdksh", "ash", "busybox", "yash", "posh"})
+BLOCK_FILES = (*CANDIDATES, ZSH)  # where install may have put the block
+HOOK_FILES = (*BLOCK_FILES, ".bashrc", ".zshrc", ".zlogin", ".kshrc", ".shrc")  # where an older hook may be
 LOGINS = ".ssh_logins"
+RECENT = 64  # records looked at for the connection of a re-attached tmux or screen
 BEGIN = "# >>> authwatch: SSH login alerts (authwatch profile install) >>>"
 END = "# <<< authwatch <<<"
 _BLOCK = re.compile(rf"^{re.escape(BEGIN)}\n.*?^{re.escape(END)}\n?", re.M | re.S)
@@ -45,21 +55,27 @@ _BLOCK_AND_GAP = re.compile(rf"(?:^\n)?{_BLOCK.pattern}", re.M | re.S)  # with t
 _SNIPPET = """\
 {begin}
 # Once per SSH login: append "DATE IP USER METHOD port=PORT [key=TYPE:KEY]" to
-# ~/.ssh_logins, then let authwatch look at it in the background.
+# ~/.ssh_logins, then let authwatch look at it in the background. A tmux or screen
+# window opened after re-attaching carries a connection already recorded: skipped.
 if [ -n "${{SSH_CONNECTION:-}}" ] && [ "${{AUTHWATCH_SEEN:-}}" != "$SSH_CONNECTION" ]; then
     AUTHWATCH_SEEN=$SSH_CONNECTION; export AUTHWATCH_SEEN
-    _aw_how= _aw_key=
-    if [ -n "${{SSH_USER_AUTH:-}}" ] && [ -r "$SSH_USER_AUTH" ]; then
-        while read -r _aw_m _aw_t _aw_k _aw_x; do
-            _aw_how=${{_aw_how:+$_aw_how+}}$_aw_m
-            [ -n "$_aw_key" ] || [ "$_aw_m" != publickey ] || _aw_key=" key=$_aw_t:$_aw_k"
-        done < "$SSH_USER_AUTH"
+    _aw_ip=${{SSH_CONNECTION%% *}} _aw_port=${{SSH_CONNECTION#* }}
+    _aw_port=${{_aw_port%% *}}
+    if ! tail -n {recent} "$HOME/{logins}" 2>/dev/null |
+            awk -v c="$_aw_ip port=$_aw_port" '$4 " " $7 == c {{ f = 1 }} END {{ exit !f }}'; then
+        _aw_how= _aw_key=
+        if [ -n "${{SSH_USER_AUTH:-}}" ] && [ -r "$SSH_USER_AUTH" ]; then
+            while read -r _aw_m _aw_t _aw_k _aw_x; do
+                _aw_how=${{_aw_how:+$_aw_how+}}$_aw_m
+                [ -n "$_aw_key" ] || [ "$_aw_m" != publickey ] || _aw_key=" key=$_aw_t:$_aw_k"
+            done < "$SSH_USER_AUTH"
+        fi
+        [ -e "$HOME/{logins}" ] || (umask 077; : >> "$HOME/{logins}")
+        printf '%s %s %s %s port=%s%s\\n' "$(date '+%Y-%m-%d %H:%M:%S %z')" "$_aw_ip" \\
+            "${{USER:-$LOGNAME}}" "${{_aw_how:-unknown}}" "$_aw_port" "$_aw_key" >> "$HOME/{logins}"
+        (trap '' HUP; exec {command} scan --user </dev/null >/dev/null 2>&1 &)
     fi
-    _aw_port=${{SSH_CONNECTION#* }}
-    printf '%s %s %s %s port=%s%s\\n' "$(date '+%Y-%m-%d %H:%M:%S %z')" "${{SSH_CONNECTION%% *}}" \\
-        "${{USER:-$LOGNAME}}" "${{_aw_how:-unknown}}" "${{_aw_port%% *}}" "$_aw_key" >> "$HOME/{logins}"
-    (trap '' HUP; exec {command} scan --user </dev/null >/dev/null 2>&1 &)
-    unset _aw_how _aw_key _aw_m _aw_t _aw_k _aw_x _aw_port
+    unset _aw_ip _aw_port _aw_how _aw_key _aw_m _aw_t _aw_k _aw_x
 fi
 {end}
 """
@@ -70,7 +86,7 @@ class Change(NamedTuple):
     changed: bool  # False: it already held this very block (or none to remove)
     backup: Path | None  # the copy of the file as it was, when changed
     created: bool = False  # the file did not exist
-    another: bool = False  # outside the block, the file names ~/.ssh_logins too: another hook writes it
+    another: tuple[Path, ...] = ()  # files naming ~/.ssh_logins outside the block: another hook writes it
 
 
 def command() -> list[str]:
@@ -80,20 +96,36 @@ def command() -> list[str]:
 
 
 def snippet(cmd: Sequence[str]) -> str:
-    return _SNIPPET.format(begin=BEGIN, end=END, logins=LOGINS, command=shlex.join(cmd))
+    return _SNIPPET.format(begin=BEGIN, end=END, logins=LOGINS, recent=RECENT, command=shlex.join(cmd))
 
 
 def crontab_line(cmd: Sequence[str]) -> str:
     return f"* * * * * {shlex.join(cmd)} scan --user"
 
 
-def target(home: Path) -> Path:
-    """The profile file a login shell reads: the first of CANDIDATES that
-    exists, else ~/.profile."""
-    for name in CANDIDATES:
-        if (home / name).exists():
-            return home / name
-    return home / ".profile"
+def login_shell() -> str:
+    """The user's login shell, as the password database says."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
+    except KeyError:
+        return os.environ.get("SHELL") or "/bin/sh"
+
+
+def target(home: Path, shell: str) -> Path:
+    """The profile file a login of `shell` reads: for bash the first of
+    CANDIDATES that exists, else ~/.profile."""
+    name = os.path.basename(shell)
+    if name == "bash":
+        for candidate in CANDIDATES:
+            if (home / candidate).exists():
+                return home / candidate
+        return home / ".profile"
+    if name == "zsh":
+        return home / ZSH
+    if name in POSIX_SHELLS:
+        return home / ".profile"
+    raise UserError(f"your login shell is {shell}, which reads no POSIX shell at login; the lines "
+                    "('authwatch profile install --print') are for bash, zsh, ksh, dash and sh")
 
 
 def check_command(cmd: Sequence[str], home: Path) -> str | None:
@@ -108,13 +140,21 @@ def check_command(cmd: Sequence[str], home: Path) -> str | None:
     return None if r.returncode == 0 else (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
 
 
-def install(home: Path, cmd: Sequence[str], now: datetime) -> Change:
-    """Add (or update) the block in the profile file, and make ~/.ssh_logins
-    (readable by the user alone) if it is missing."""
+def install(home: Path, cmd: Sequence[str], now: datetime, shell: str = "/bin/bash") -> Change:
+    """Add (or update) the block in the profile file a login of `shell`
+    reads, and make ~/.ssh_logins (readable by the user alone) if it is
+    missing."""
+    path = target(home, shell)
     logins = home / LOGINS
-    if not logins.exists():
-        os.close(os.open(logins, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    path = target(home)
+    try:
+        fd = os.open(logins, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o600)
+    except OSError as e:
+        raise UserError(f"{logins}: cannot open for appending: {e.strerror or e}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UserError(f"{logins}: not a regular file; the lines append one line per login to it")
+    finally:
+        os.close(fd)
     old = _read(path)
     block = snippet(cmd)
     if old is None:
@@ -124,17 +164,29 @@ def install(home: Path, cmd: Sequence[str], now: datetime) -> Change:
     else:
         _refuse_broken(path, old)
         new = old + ("" if not old or old.endswith("\n") else "\n") + ("\n" if old.strip() else "") + block
-    return _write(path, old, new, now)._replace(another=LOGINS in _BLOCK.sub("", new))
+    change = _write(path, old, new, now)
+    return change._replace(another=_other_hooks(home))
 
 
-def uninstall(home: Path, now: datetime) -> Change:
-    """Take the block out of whichever profile file holds it."""
-    for name in CANDIDATES:
+def uninstall(home: Path, now: datetime) -> list[Change]:
+    """Take the block out of every profile file that holds it."""
+    changes = []
+    for name in BLOCK_FILES:
         path = home / name
         old = _read(path)
         if old is not None and _BLOCK.search(old):
-            return _write(path, old, _BLOCK_AND_GAP.sub("", old, count=1), now)
-    return Change(target(home), False, None)
+            changes.append(_write(path, old, _BLOCK_AND_GAP.sub("", old), now))
+    return changes
+
+
+def _other_hooks(home: Path) -> tuple[Path, ...]:
+    """The shell start-up files that name ~/.ssh_logins outside the block."""
+    found = []
+    for name in HOOK_FILES:
+        text = _read(home / name)
+        if text is not None and LOGINS in _BLOCK.sub("", text):
+            found.append(home / name)
+    return tuple(found)
 
 
 def _refuse_broken(path: Path, text: str) -> None:

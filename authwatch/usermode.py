@@ -21,9 +21,11 @@ SOURCES = ("profile",)
 
 def load(explicit: str | None = None) -> config.Settings:
     """The user's settings; raises ConfigError or UsageError as config.load does."""
-    named = explicit or os.environ.get("AUTHWATCH_CONFIG")
-    path = named or config.user_config_path()
-    settings = config.load(path) if named or os.path.isfile(path) else config.defaults()
+    if explicit or os.environ.get("AUTHWATCH_CONFIG"):
+        settings = config.load(explicit)  # an error names where the file was named
+    else:
+        path = config.user_config_path()
+        settings = config.load(path) if os.path.isfile(path) else config.defaults()
     if "state" not in settings.explicit:
         settings = replace(settings, state=config.user_state_path())
     if "sources" not in settings.explicit:

@@ -146,7 +146,7 @@ class FileSource:
                 self._notice.report(f"{self.path}: no such file; waiting for it to appear")
             return None
         except OSError as e:
-            self._notice.report(f"{self.path}: cannot read: {e.strerror or e}; retrying")
+            self._notice.report(f"{self.path}: cannot read: {e.strerror or e}; will try again")
             raise
         self._notice.clear(f"{self.path}: reading")
         return f
@@ -261,7 +261,7 @@ class FileSource:
             self._at_path = False
             return
         except OSError as e:
-            self._notice.report(f"{self.path}: cannot read: {e.strerror or e}; retrying")
+            self._notice.report(f"{self.path}: cannot read: {e.strerror or e}; will try again")
             return
         last = self.files[-1] if self.files else None
         if last is not None and (st.st_dev, st.st_ino) == (last.device, last.inode):

@@ -89,10 +89,53 @@ def test_half_a_block_is_refused_and_the_file_left_alone(home):
 def test_uninstall_gives_back_the_file_as_it_was(home):
     (home / ".bash_profile").write_text("# mine\n")
     profile.install(home, CMD, NOW)
-    change = profile.uninstall(home, NOW.replace(minute=31))
+    (change,) = profile.uninstall(home, NOW.replace(minute=31))
     assert change.changed and (home / ".bash_profile").read_text() == "# mine\n"
     assert profile.BEGIN in change.backup.read_text()
-    assert not profile.uninstall(home, NOW).changed
+    assert profile.uninstall(home, NOW) == []
+
+
+def test_uninstall_takes_the_lines_out_of_every_file_an_install_put_them_in(home):
+    (home / ".profile").write_text("# mine\n")
+    profile.install(home, CMD, NOW)  # into ~/.profile
+    (home / ".bash_profile").write_text(". ~/.profile\n")  # made later
+    profile.install(home, CMD, NOW)  # into ~/.bash_profile too
+    removed = profile.uninstall(home, NOW.replace(minute=31))
+    assert sorted(c.file.name for c in removed) == [".bash_profile", ".profile"]
+    assert (home / ".profile").read_text() == "# mine\n" and (home / ".bash_profile").read_text() == ". ~/.profile\n"
+
+
+@pytest.mark.parametrize("shell, present, chosen", [
+    ("/bin/sh", (".bash_profile",), ".profile"),  # sh never reads ~/.bash_profile
+    ("/usr/bin/dash", (), ".profile"),
+    ("/bin/ksh", (".profile",), ".profile"),
+    ("/usr/bin/zsh", (".profile",), ".zprofile"),  # zsh reads ~/.zprofile, not ~/.profile
+])
+def test_the_file_is_the_one_the_users_login_shell_reads(home, shell, present, chosen):
+    for name in present:
+        (home / name).write_text(f"# {name}\n")
+    assert profile.install(home, CMD, NOW, shell).file == home / chosen
+    assert profile.BEGIN in (home / chosen).read_text()
+    for name in set(present) - {chosen}:
+        assert (home / name).read_text() == f"# {name}\n"
+
+
+def test_a_login_shell_that_reads_no_posix_shell_is_refused(home):
+    with pytest.raises(UserError, match="fish"):
+        profile.install(home, CMD, NOW, "/usr/bin/fish")
+    assert list(home.iterdir()) == []
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: p.mkdir(),
+    lambda p: p.symlink_to("/nonexistent/logins"),
+    lambda p: os.mkfifo(p),
+])
+def test_a_logins_file_that_is_no_regular_file_is_refused(home, make):
+    make(home / ".ssh_logins")
+    with pytest.raises(UserError, match=r"\.ssh_logins: (not a regular file|cannot open)"):
+        profile.install(home, CMD, NOW)
+    assert not (home / ".profile").exists()
 
 
 def test_the_shipped_example_is_what_install_writes():
@@ -119,7 +162,7 @@ def background_command(home: Path, seconds: float = 0.0) -> list[str]:
     return [str(fake)]
 
 
-@pytest.mark.parametrize("shell", ["sh", "bash"])
+@pytest.mark.parametrize("shell", ["sh", "bash", "zsh"])
 def test_an_ssh_login_appends_one_line_that_reads_back_with_the_key(home, tmp_path, shell):
     key = keys.make(tmp_path, "ed25519")
     auth = tmp_path / "sshauth.XYZ"
@@ -159,6 +202,30 @@ def test_nothing_is_recorded_outside_ssh_or_again_in_a_shell_the_login_started(h
     assert (home / ".ssh_logins").read_text() == ""
 
 
+def test_a_window_opened_after_reattaching_from_another_connection_is_not_a_new_login(home):
+    profile.install(home, background_command(home), NOW)
+    first, second = "203.0.113.5 50022 192.0.2.1 22", "198.51.100.7 40022 192.0.2.1 22"
+    run_profile("sh", home, {"SSH_CONNECTION": first})  # logs in, starts tmux
+    run_profile("sh", home, {"SSH_CONNECTION": second})  # logs in from elsewhere, re-attaches
+    for _ in range(2):  # new windows: tmux gives them the new SSH_CONNECTION, the old AUTHWATCH_SEEN
+        run_profile("sh", home, {"SSH_CONNECTION": second, "AUTHWATCH_SEEN": first})
+    run_profile("sh", home, {"SSH_CONNECTION": "198.51.100.7 40023 192.0.2.1 22"})  # a new connection is
+    ports = [line.split()[6] for line in (home / ".ssh_logins").read_text().splitlines()]
+    assert ports == ["port=50022", "port=40022", "port=40023"]
+
+
+def test_a_logins_file_made_again_by_the_lines_is_the_users_alone(home):
+    profile.install(home, background_command(home), NOW)
+    (home / ".ssh_logins").unlink()  # rotated or deleted by the user
+    os.umask(old := os.umask(0o022))
+    try:
+        run_profile("sh", home, {"SSH_CONNECTION": "203.0.113.5 50022 192.0.2.1 22"})
+    finally:
+        os.umask(old)
+    assert (home / ".ssh_logins").stat().st_mode & 0o777 == 0o600
+    assert (home / ".ssh_logins").read_text().count("\n") == 1
+
+
 def test_the_prompt_does_not_wait_for_authwatch(home):
     profile.install(home, background_command(home, seconds=3), NOW)
     took = run_profile("bash", home, {"SSH_CONNECTION": "203.0.113.5 50022 192.0.2.1 22"})
@@ -173,9 +240,10 @@ def test_the_interpreter_must_run_from_a_login(home):
     assert profile.check_command(["/bin/sh", "-c", "echo broken >&2; exit 3"], home) == "broken"
 
 
-def test_an_earlier_hook_writing_the_same_file_is_pointed_out(home):
+@pytest.mark.parametrize("where", [".bash_profile", ".bashrc", ".zshrc"])
+def test_an_earlier_hook_writing_the_same_file_is_pointed_out(home, where):
     earlier = 'echo "$(date) ${SSH_CLIENT%% *} $USER unknown" >> ~/.ssh_logins\n'
-    (home / ".bash_profile").write_text(earlier)
-    assert profile.install(home, CMD, NOW).another
-    (home / ".bash_profile").write_text("# nothing of the kind\n")
-    assert not profile.install(home, CMD, NOW).another
+    (home / where).write_text(earlier)
+    assert profile.install(home, CMD, NOW).another == (home / where,)
+    (home / where).write_text("# nothing of the kind\n")
+    assert profile.install(home, CMD, NOW).another == ()

@@ -245,3 +245,11 @@ def test_apprise_complaints_never_repeat_a_token(cli, write, url, secret):
     r = cli("check", "--config", write(f'targets:\n  a: "{url}"\n'))
     assert r.code == 3 and "Apprise cannot use this" in r.err
     assert secret not in r.err + r.out
+
+
+def test_sshds_log_level_is_no_concern_of_a_configuration_that_reads_only_the_hooks(cli, write, tmp_path, sshd_config):
+    sshd_config.write_text("LogLevel INFO\n")
+    hooks_only = cli("check", "--config", write(f"state: {tmp_path}/s.db\ngeoip: false\nsources: [hook, profile]\n"))
+    assert hooks_only.code == 0 and "LogLevel" not in hooks_only.err
+    with_log = cli("check", "--config", write(f"state: {tmp_path}/s.db\ngeoip: false\nsources: [hook, auto]\n"))
+    assert with_log.code == 0 and "LogLevel INFO" in with_log.err

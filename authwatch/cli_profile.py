@@ -14,6 +14,7 @@ from authwatch import config, errors, profile, usermode
 from authwatch.console import warn
 from authwatch.errors import UsageError, UserError
 from authwatch.learning import learn
+from authwatch.sources import configured
 from authwatch.store import Store
 
 _STARTER = """\
@@ -146,14 +147,17 @@ def _seed(settings) -> None:
         service.close()
     if fresh:
         # so that the next login from a known address is not called new
-        with Store(settings.state) as store:
-            learned = learn(settings, store, fresh)
+        profiles = {hooked[1] for hooked in map(configured.hook_entry, settings.sources)
+                    if hooked and hooked[0] == configured.PROFILE}
+        with Store(settings.state) as store:  # ~/.ssh_logins as such, even if its first line is not understood
+            learned = learn(settings, store, fresh, fmt="ssh-logins" if set(fresh) <= profiles else "auto")
         for problem in learned.failures:
             warn(problem)
         n = learned.logins
         print(f"{', '.join(fresh)}: {n} login{'s' if n != 1 else ''} recorded before now; "
               f"{'they' if n != 1 else 'it'} will not alert" + (", and history knows them" if n else "")
-              + (f" ({learned.stats.malformed} lines not understood, skipped)" if learned.stats.malformed else ""))
+              + (f" ({bad} line{'s' if bad != 1 else ''} not understood, skipped)" if (bad := learned.stats.malformed)
+                 else ""))
     if queued:
         print(f"{queued} login{'s' if queued != 1 else ''} recorded since the last scan will alert at the next one")
 

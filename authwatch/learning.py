@@ -24,8 +24,10 @@ class Learned(NamedTuple):
     warnings: list[str]  # of the enricher (a GeoIP database missing, ...)
 
 
-def learn(settings: Settings, store: Store, paths: Sequence[str], now: datetime | None = None) -> Learned:
-    """Read `paths` (oldest first) into `store`'s history; nothing is queued."""
+def learn(settings: Settings, store: Store, paths: Sequence[str], now: datetime | None = None,
+          fmt: str = "auto") -> Learned:
+    """Read `paths` (oldest first) into `store`'s history; nothing is queued.
+    `fmt`: as replay's (auto: each file by its first line)."""
     logins = 0
     users: set[tuple[str | None, str | None]] = set()
 
@@ -39,5 +41,5 @@ def learn(settings: Settings, store: Store, paths: Sequence[str], now: datetime 
     enricher = Enricher(settings, store)
     warnings = enricher.take_warnings()
     pipeline = Pipeline(store, hold=REPLAY_HOLD, enrichers=[enricher], log_time=True, report_all=True, queue=False)
-    stats, failures = replay(paths, pipeline, settings.tz, count, now=now)
+    stats, failures = replay(paths, pipeline, settings.tz, count, now=now, fmt=fmt)
     return Learned(logins, len(users), stats, failures, warnings)

@@ -24,7 +24,7 @@ class Running:
     def __init__(self, tmp_path, sources, extra="", poll_interval=60):
         self.settings, self.config_file = settings_for(tmp_path, sources, extra, poll_interval)
         self.service = Service(self.settings, config_file=self.config_file)
-        self.thread = threading.Thread(target=self._run)
+        self.thread = threading.Thread(target=self._run, daemon=True)  # never keeps a failed test run alive
         self.error = None
 
     def _run(self):

@@ -6,7 +6,9 @@ file keeps its meaning (extra words are ignored by the tools that read it):
     2026-04-13 16:46:59 +0100 1.2.3.4 alice publickey
     2026-11-22 16:05:59 +0000 127.0.0.1 alice publickey port=53858 key=ssh-ed25519:AAAAC3Nz...
 
-DATE TIME ZONE IP USER METHOD, then what authwatch's own hook adds: the
+DATE TIME ZONE IP USER METHOD (ZONE an offset, `+0100`, as `date +%z`
+writes it, or a name, `CET`, as `date +%Z` does: UTC and GMT are UTC, other
+names the configured zone's; or left out), then what authwatch's own hook adds: the
 client port, and the key of a publickey login (with `ExposeAuthInfo yes`),
 from which the fingerprint sshd would log is computed. METHOD is `unknown`
 when sshd does not expose it, and methods of a multi-factor login are joined
@@ -18,7 +20,7 @@ are given.
 from __future__ import annotations
 
 import re
-from datetime import datetime, tzinfo
+from datetime import datetime, timezone, tzinfo
 
 from authwatch.event import LOGIN, PROFILE_IDENT, SHELL, Event
 from authwatch.parse import authinfo
@@ -26,7 +28,8 @@ from authwatch.parse.sshd import canonical_ip
 from authwatch.parse.perline import LineParser
 from authwatch.parse.syslog import Stats
 
-_HEAD = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?: ([+-]\d{4}))? +(\S+) +(.*)", re.ASCII)
+_HEAD = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?: ([+-]\d{4}|[A-Z]{1,5}))? +(\S+) +(.*)", re.ASCII)
+_UTC_NAMES = frozenset({"UTC", "GMT", "Z", "UT"})
 _PORT = re.compile(r"port=(\d{1,5})", re.ASCII)
 _KEY = re.compile(r"key=([A-Za-z0-9@.-]+):([A-Za-z0-9+/=]+)", re.ASCII)
 _METHOD = re.compile(r"[a-z][a-z0-9@./+-]{0,255}", re.ASCII)
@@ -51,8 +54,11 @@ class LoginsParser(LineParser):
             return None
         day, clock, zone, ip, rest = m.groups()
         try:
-            time = datetime.strptime(f"{day} {clock} {zone}", "%Y-%m-%d %H:%M:%S %z") if zone else \
-                datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M:%S").replace(tzinfo=self.tz)
+            if zone and zone[0] in "+-":
+                time = datetime.strptime(f"{day} {clock} {zone}", "%Y-%m-%d %H:%M:%S %z")
+            else:  # no zone, or its name (`date +%Z`): UTC, else the configured zone's
+                time = datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M:%S").replace(
+                    tzinfo=timezone.utc if zone in _UTC_NAMES else self.tz)
         except ValueError:
             return None
         words = rest.split()

@@ -57,11 +57,13 @@ class Followers:
 @pytest.fixture(scope="module")
 def followers(lab, tmp_path_factory):
     f = Followers(lab, tmp_path_factory)
-    # The first login teaches authwatch that this sshd logs session lines
-    # (LogLevel VERBOSE); from then on logins wait (correlate_ms) for theirs.
-    f.alerts_after(lambda: lab.ssh("bob", "true", password="bob-pw"))
-    yield f
-    f.stop()
+    try:  # a failed first login must not leave the followers running (pytest would wait for them at exit)
+        # The first login teaches authwatch that this sshd logs session lines
+        # (LogLevel VERBOSE); from then on logins wait (correlate_ms) for theirs.
+        f.alerts_after(lambda: lab.ssh("bob", "true", password="bob-pw"))
+        yield f
+    finally:
+        f.stop()
 
 
 def key_fingerprint(lab, user: str) -> str:

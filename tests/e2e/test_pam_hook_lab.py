@@ -101,10 +101,12 @@ class Hooked:
 @pytest.fixture(scope="module")
 def hooked(lab, tmp_path_factory):
     h = Hooked(lab, tmp_path_factory)
-    # The first login teaches the followers that this sshd logs session lines.
-    h.alerts_after(lambda: lab.ssh("bob", "true", password="bob-pw"))
-    yield h
-    h.close()
+    try:  # a failed first login must not leave the followers running (pytest would wait for them at exit)
+        # The first login teaches the followers that this sshd logs session lines.
+        h.alerts_after(lambda: lab.ssh("bob", "true", password="bob-pw"))
+        yield h
+    finally:
+        h.close()
 
 
 def fingerprint(lab: Lab, user: str) -> str:

@@ -179,3 +179,17 @@ def test_records_of_logins_at_the_same_moment_never_mix(spool, tmp_path):
     assert len(events) == 40 == text.count("\n")
     assert all(e.key == key.fingerprint for e in events)
     assert stat.S_ISREG(spool.stat().st_mode)
+
+
+def test_a_spool_at_its_cap_grows_no_more_and_the_login_goes_on(spool):
+    """Only a service stopped for long lets the spool reach 32 MiB; a flood of
+    logins then cannot fill the disk."""
+    assert run_hook(spool, pam_env()).code == 0  # made by its owner, as the hook makes it
+    cap = 32 * 1024 * 1024
+    os.truncate(spool, cap)  # sparse: no 32 MiB written
+    run = run_hook(spool, pam_env())
+    assert run.code == 0 and run.seconds < QUICK
+    assert spool.stat().st_size == cap
+    os.truncate(spool, cap - 5000)  # room for one more record
+    assert run_hook(spool, pam_env()).code == 0
+    assert cap - 5000 < spool.stat().st_size <= cap

@@ -122,6 +122,14 @@ def test_the_logins_recorded_before_install_are_history_not_news(home, receiver)
     assert tag(alert) == "login"
 
 
+def test_the_count_is_of_logins_understood_even_after_a_line_that_is_not(home):
+    (home / ".ssh_logins").write_text("Sun Nov 22 08:01:12 UTC 2026 1.2.3.4 alice\n" + RECORDED)
+    installed = authwatch(home, "profile", "install")
+    assert installed.returncode == 0, installed.stderr
+    assert f"{home}/.ssh_logins: 3 logins recorded before now; they will not alert, and history knows them " \
+           "(1 line not understood, skipped)" in installed.stdout
+
+
 def test_install_refuses_a_broken_configuration_before_changing_anything(home):
     config = home / ".config" / "authwatch" / "config.yaml"
     config.parent.mkdir(parents=True)

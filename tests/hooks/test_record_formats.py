@@ -111,6 +111,13 @@ def test_unknown_methods_multi_factor_and_lines_without_a_zone():
     assert (c.user, c.method, c.time.utcoffset()) == ("dave", None, timedelta(hours=2))  # the given zone
 
 
+def test_a_zone_written_by_name_is_not_taken_for_the_address():
+    (utc, named), _ = parse_logins("2026-11-22 16:05:59 UTC 198.51.100.7 alice publickey\n"
+                                   "2026-11-22 16:05:59 CET 198.51.100.8 bob password")
+    assert (utc.ip, utc.user, utc.method, utc.time.utcoffset()) == ("198.51.100.7", "alice", "publickey", timedelta(0))
+    assert (named.ip, named.user, named.time.utcoffset()) == ("198.51.100.8", "bob", timedelta(hours=2))  # configured
+
+
 @pytest.mark.parametrize("line", ["", "hello", "2026-13-45 99:99:99 +0000 1.2.3.4 alice password",
                                   "2026-11-22 16:05:59 +0000", "x" * 10000])
 def test_malformed_profile_lines_are_counted(line):

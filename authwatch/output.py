@@ -74,8 +74,8 @@ def block(event: Event, decision: Decision | None) -> str:
     """A readable block for a person at a terminal."""
     if event.summary is not None or event.digest is not None:
         return _report(event, decision)
-    who = printable(event.user) if event.user is not None else "?"
-    head = f"{_TITLES.get(event.kind, event.kind.upper())}  {who}@{printable(event.host or '?')}"
+    title, host = _TITLES.get(event.kind, event.kind.upper()), printable(event.host or "?")
+    head = f"{title}  {printable(event.user)}@{host}" if event.user is not None else f"{title}  on {host}"
     if event.ip:
         head += f"  from {event.ip}" + (f" port {event.port}" if event.port is not None else "")
     rows = [("time", _time(event))]
@@ -89,6 +89,8 @@ def block(event: Event, decision: Decision | None) -> str:
         if event.key:
             method += f"  ({event.key_type} {event.key})"
         rows.append(("method", method))
+    elif event.key:  # sshd's "Accepted key ... found at": the key, before the login that used it
+        rows.append(("key", f"{event.key_type} {event.key}"))
     if event.cert:
         c = event.cert
         rows.append(("cert", f"ID {printable(c.id)} serial {c.serial}, CA {c.ca_key_type} {c.ca_key}"))

@@ -28,6 +28,13 @@ def test_default_output_is_one_block_per_login(cli):
     assert any(line.split() == ["session", "shell", "on", "pts/0"] for line in first)
 
 
+def test_a_key_found_line_shows_the_key_not_an_unknown_user(cli):
+    r = cli("replay", "--events", V10)
+    key_blocks = [b for b in r.out.split("\n\n") if b.startswith("KEY")]
+    assert key_blocks and all(b.startswith("KEY  on web1\n") for b in key_blocks)
+    assert "    key       ED25519 SHA256:" in key_blocks[0]
+
+
 def test_json_lines_follow_the_schema(cli):
     r = cli("replay", "--json", "--events", V10)
     assert r.code == 0

@@ -15,6 +15,7 @@ many busy logs) are let go.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 from collections.abc import Iterable
@@ -28,6 +29,13 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+
+# watchdog logs a race of its own when it stops while reading an event
+# ("InotifyEmitter.queue_events() called when the thread is inactive"), which
+# Python would print bare on stderr at every stop. What matters of watchdog's
+# failures reaches this module as exceptions, and the safety poll covers them.
+logging.getLogger("watchdog").addHandler(logging.NullHandler())
+logging.getLogger("watchdog").propagate = False
 from watchdog.observers.api import ObservedWatch
 
 from authwatch.sources.rotated import rotated_of

@@ -36,7 +36,7 @@ import os
 import time
 from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, tzinfo
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from authwatch.event import Event
 from authwatch.notice import Notice
@@ -174,8 +174,8 @@ class FileSource:
             self.files = [live]
         else:
             self.files = self._rotated_since(saved, live) + ([live] if live is not None else [])
-            if live is not None and len(self.files) > 1:
-                _resume_live(live, saved.cursor)
+            if live is not None:
+                _resume_at_cursor(live, saved.cursor)
         if self.files and self.files[0].offset:
             log.info("%s: following from line %d", self.files[0].name, self.files[0].line)
         self._earlier = self._context()
@@ -200,6 +200,17 @@ class FileSource:
             def is_it(f: LogFile) -> bool:
                 return (f.device, f.inode) == (saved.device, saved.inode)
         found, k = self._find(live, is_it, (saved.device, saved.inode))
+        cursor = _Cursor.parse(saved.cursor)
+        if k < 0 and cursor is not None:  # the file after it, the live one when saved, may be rotated too
+            found, k = self._find(live, cursor.matches, (cursor.device, cursor.inode), looks=1)
+            if k >= 0:
+                for f in found[:k]:
+                    f.close()
+                found[k].seek(cursor.offset, cursor.line)
+                log.warning("%s: rotated while stopped; the file read up to line %s (inode %s) is gone; "
+                            "finishing %s from line %d, where reading had reached", self.path, saved.line,
+                            saved.inode, found[k].name, found[k].line)
+                return found[k:]
         if k < 0:
             if saved.offset:
                 log.warning(
@@ -212,6 +223,8 @@ class FileSource:
             f.close()
         found[k].seek(saved.offset, saved.line or 1)
         log.info("%s: rotated while stopped; finishing %s from line %d first", self.path, found[k].name, found[k].line)
+        for f in found[k + 1:]:
+            _resume_at_cursor(f, saved.cursor)  # not again from its start what was read of it
         return found[k:]
 
     def _find(self, exclude: LogFile | None, is_it, inode: tuple[int | None, int | None],
@@ -385,19 +398,38 @@ def _live_cursor(f: LogFile) -> str:
     return f"file {f.device} {f.inode} {f.offset} {f.line} {f.fingerprint.hex()}"
 
 
-def _resume_live(live: LogFile, cursor: str | None) -> None:
-    """Continue the file at the path where the saved cursor says it was
-    read to, if it is still that file (same beginning, long enough)."""
-    parts = (cursor or "").split(" ")
-    if len(parts) != 6 or parts[0] != "file":
-        return
-    try:
-        offset, line, fp = int(parts[3]), int(parts[4]), bytes.fromhex(parts[5])
-    except ValueError:
-        return
-    if fp and live.begins_like(fp) and live.stat().st_size >= offset:
-        live.seek(offset, line)
-        log.info("%s: continuing at line %d after the rotated file", live.name, line)
+class _Cursor(NamedTuple):
+    """Position.cursor: the place reached in the file at the path while a
+    rotated one was still being finished."""
+
+    device: int
+    inode: int
+    offset: int
+    line: int
+    fingerprint: bytes
+
+    @staticmethod
+    def parse(text: str | None) -> "_Cursor | None":
+        parts = (text or "").split(" ")
+        if len(parts) != 6 or parts[0] != "file":
+            return None
+        try:
+            return _Cursor(int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]), bytes.fromhex(parts[5]))
+        except ValueError:
+            return None
+
+    def matches(self, f: LogFile) -> bool:
+        """Whether `f` is that file (same beginning), still holding what was read of it."""
+        return bool(self.fingerprint) and f.begins_like(self.fingerprint) and f.stat().st_size >= self.offset
+
+
+def _resume_at_cursor(f: LogFile, text: str | None) -> None:
+    """Continue `f` where the saved cursor says it was read to, if it is
+    that file (the live file then, here or rotated since)."""
+    cursor = _Cursor.parse(text)
+    if cursor is not None and cursor.matches(f):
+        f.seek(cursor.offset, cursor.line)
+        log.info("%s: continuing at line %d after the rotated file", f.name, cursor.line)
 
 
 def _cut(f: LogFile, data: bytes, last: bool) -> tuple[str | None, int, int]:

@@ -366,3 +366,40 @@ def test_restarts_while_the_rotated_file_is_kept_open_do_not_read_the_new_file_a
     f = f.restart()
     assert sorted(f.poll()) == [4, 5]
     assert sorted(f.ports) == [1, 2, 3, 4, 5]
+
+
+def kept_open_after_a_rotation(tmp_path):
+    """auth.log rotated to auth.log.1 and login 2 read from the new auth.log,
+    the rotated file still open (it may be written): the saved position is in
+    auth.log.1, and how far auth.log was read rides along in its cursor."""
+    path, f = following(tmp_path, login(1))
+    os.rename(path, tmp_path / "auth.log.1")
+    append(path, login(2))
+    assert f.poll() == [2] and len(f.source.files) == 2
+    return path, f
+
+
+def test_stopped_right_after_a_rotation_then_rotated_again_and_the_old_file_deleted_loses_nothing(tmp_path, caplog):
+    path, f = kept_open_after_a_rotation(tmp_path)
+    append(path, login(3))  # written while stopped, then `rotate 1`: auth.log.1 deleted, auth.log becomes it
+    os.unlink(tmp_path / "auth.log.1")
+    os.rename(path, tmp_path / "auth.log.1")
+    path.write_bytes(login(4))
+    with caplog.at_level(logging.INFO, "authwatch"):
+        f = f.restart()
+        assert f.poll() == [3, 4]  # not 2 again, and 3 not lost
+    assert f.sources[-2:] == [f"{tmp_path}/auth.log.1:2", f"{path}:1"]
+    assert "finishing" in caplog.text and "no rotated copy" not in caplog.text
+
+
+def test_stopped_right_after_a_rotation_then_rotated_again_the_newer_file_is_not_read_again(tmp_path):
+    path, f = kept_open_after_a_rotation(tmp_path)
+    append(path, login(3))
+    with gzip.open(tmp_path / "auth.log.2.gz", "wb") as gz:  # delaycompress, then compress
+        gz.write((tmp_path / "auth.log.1").read_bytes())
+    os.unlink(tmp_path / "auth.log.1")
+    os.rename(path, tmp_path / "auth.log.1")
+    path.write_bytes(login(4))
+    f = f.restart()
+    assert f.poll() == [3, 4]  # login 2, read before the stop, is not read again
+    assert f.ports == [1, 2, 3, 4]

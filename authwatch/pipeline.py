@@ -80,6 +80,7 @@ class Pipeline:
         rules: Engine | None = None,
         explain: bool = False,
         position_interval: float = 5.0,
+        on_queued: Callable[[Alert], None] | None = None,
     ):
         """`targets`: the targets alerts may be delivered to (an alert goes
         to those of them its rule names). `log_time`: holds are measured in the
@@ -90,7 +91,9 @@ class Pipeline:
         history and must not touch the rules' state). `rules`: the engine
         (default: the built-in policy; a reload may assign `pipeline.rules` a
         new Engine between two batches, after `flush()`: its state is in the
-        store). `explain`: decisions carry their trace."""
+        store). `explain`: decisions carry their trace. `on_queued`: called
+        with each alert once it is in the outbox, and only if it was new there
+        (not for one read again after a crash)."""
         self.store = store
         self.report_all = report_all
         self.queue = queue
@@ -105,6 +108,7 @@ class Pipeline:
         self.explain = explain
         self.log_time = log_time
         self.position_interval = position_interval
+        self.on_queued = on_queued
         self.queued = 0  # alerts that were new to the outbox, in total
         self._fed = 0  # events taken in, in total
         self._released = 0  # events that left the correlator, in total
@@ -263,7 +267,11 @@ class Pipeline:
     def _write(self, changes: list[tuple]) -> None:
         if not (self._alerts or self._positions or changes):
             return
-        self.queued += self.store.enqueue(self._alerts, list(self._positions.values()), [c for _, c in changes])
+        new = self.store.enqueue(self._alerts, list(self._positions.values()), [c for _, c in changes])
+        self.queued += len(new)
+        if self.on_queued is not None:
+            for alert in new:
+                self.on_queued(alert)
         for stateful, c in changes:
             stateful.saved(c)
         self._alerts = []

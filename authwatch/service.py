@@ -30,12 +30,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from authwatch import config
+from authwatch.alert import Alert
 from authwatch.config import Settings
 from authwatch.enrich.enricher import Enricher, missing_geoip
 from authwatch.errors import UserError
 from authwatch.notice import Notice
 from authwatch.output import summary
-from authwatch.pipeline import Pipeline, Result
+from authwatch.pipeline import Pipeline
 from authwatch.rules.engine import Engine
 from authwatch.sources import Source, configured
 from authwatch.sources.file import FileSource, syslog_parser
@@ -197,7 +198,7 @@ class Service:
             # a login at the very end may have its session line written in a moment
             self._waker.wait(self.settings.correlate_ms / 1000)
             self._cycle()
-        self._log_results(self.pipeline.drain())
+        self.pipeline.drain()
         self._say_enricher_warnings()
         return self.pipeline.queued - queued
 
@@ -218,11 +219,11 @@ class Service:
             for batch in source.poll():
                 if batch.earlier:
                     pipeline.learn(batch.earlier, batch.journal)
-                self._log_results(pipeline.feed(batch.events, _now(), batch.position, batch.journal))
-                self._log_results(pipeline.tick(_now()))  # a long backlog does not pile up behind a hold
+                pipeline.feed(batch.events, _now(), batch.position, batch.journal)
+                pipeline.tick(_now())  # a long backlog does not pile up behind a hold
                 if self._stop and not self.scanning:
                     break
-        self._log_results(pipeline.tick(_now()))
+        pipeline.tick(_now())
         if self._fresh:
             pipeline.flush()
             self._fresh = False
@@ -263,16 +264,15 @@ class Service:
         could not be written."""
         assert self.pipeline is not None
         try:
-            self._log_results(self.pipeline.drain())
+            self.pipeline.drain()
         except StoreError as e:
             log.error("%s; what was not written will be read again at the next start", e)
             return False
         return True
 
-    def _log_results(self, results: list[Result]) -> None:
-        for result in results:
-            if result.alert is not None:
-                log.info("alert queued: %s", summary(result.event))
+    @staticmethod
+    def _queued(alert: Alert) -> None:
+        log.info("alert queued: %s", summary(alert.event))
 
     # -- sources -------------------------------------------------------------------------
 
@@ -341,7 +341,7 @@ class Service:
             log.log(logging.INFO if self.scanning else logging.WARNING, "%s", missing)
         return Pipeline(self.store, targets=tuple(self.settings.targets),
                         hold=timedelta(milliseconds=self.settings.correlate_ms), enrichers=[self.enricher],
-                        rules=Engine(self.settings, self.store), report_all=False)
+                        rules=Engine(self.settings, self.store), report_all=False, on_queued=self._queued)
 
     def _say_enricher_warnings(self) -> None:
         for warning in self.enricher.take_warnings():

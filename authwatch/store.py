@@ -342,17 +342,17 @@ class Store:
     # -- the outbox --------------------------------------------------------
 
     def enqueue(self, alerts: Iterable[Alert], positions: Position | Iterable[Position] | None = (),
-                changes: Iterable[HistoryChanges | RuleChanges] = ()) -> int:
+                changes: Iterable[HistoryChanges | RuleChanges] = ()) -> list[Alert]:
         """Write alerts (each once: an id already queued is left alone) and,
         in the same transaction, the positions reached by the sources that
         produced them (one or several) and what history and the rules learned
-        from the same events. Returns how many alerts were new."""
+        from the same events. Returns the alerts that were new."""
         if positions is None:
             positions = ()
         elif isinstance(positions, Position):
             positions = (positions,)
         now = time.time()
-        added = 0
+        added: list[Alert] = []
         try:
             with self._transaction():
                 seq = self.db.execute("SELECT coalesce(max(seq), 0) FROM alerts").fetchone()[0]
@@ -365,7 +365,7 @@ class Store:
                          json.dumps(alert.event_json())),
                     )
                     if cur.rowcount:
-                        added += 1
+                        added.append(alert)
                         self.db.executemany(
                             "INSERT INTO deliveries (alert_id, target, updated, queued) VALUES (?, ?, ?, ?)",
                             [(alert.id, target, now, now) for target in alert.targets],

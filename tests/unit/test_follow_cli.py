@@ -46,6 +46,20 @@ def test_scan_from_start_reads_the_existing_log(tmp_path, cli):
     assert f"alert queued: login alice@web1 from 198.51.100.7 port 1, password, session unknown ({log}:1)" in r.err
 
 
+def test_alert_queued_is_said_only_of_alerts_new_to_the_outbox(tmp_path, cli):
+    """A line read again (after a crash, the position not saved) queues
+    nothing new, and says nothing."""
+    log, cfg = setup(tmp_path, login(1))
+    assert "port 1," in cli("scan", "--from-start", "--verbose", "--config", cfg).err
+    with Store(str(tmp_path / "state.db")) as store:  # as if the crash came before the position was saved
+        store.db.execute("DELETE FROM positions")
+        store.db.commit()
+    append(log, login(2))
+    again = cli("scan", "--from-start", "--verbose", "--config", cfg)
+    assert again.code == 0 and queued(tmp_path) == [1, 2]
+    assert "port 2," in again.err and "port 1," not in again.err
+
+
 def test_a_scan_while_another_follows_leaves_quietly(tmp_path, cli):
     log, cfg = setup(tmp_path, login(1))
     lock = StateLock(str(tmp_path / "state.db"))

@@ -64,8 +64,8 @@ def test_unwritable_place_is_a_store_error(tmp_path):
 
 def test_enqueue_is_idempotent_per_alert_id(tmp_path):
     with Store(str(tmp_path / "s.db")) as s:
-        assert s.enqueue([alert(port=1), alert(port=2)]) == 2
-        assert s.enqueue([alert(port=2), alert(port=3)]) == 1
+        assert [a.event.port for a in s.enqueue([alert(port=1), alert(port=2)])] == [1, 2]
+        assert [a.event.port for a in s.enqueue([alert(port=2), alert(port=3)])] == [3]  # the new one
         assert s.alert_count() == 3
         rows = s.db.execute("SELECT target, state FROM deliveries ORDER BY alert_id, target").fetchall()
         assert rows.count(("mail", "pending")) == 3 and len(rows) == 6
@@ -96,7 +96,7 @@ def test_a_full_disk_is_reported_as_such_and_the_store_stays_usable(tmp_path):
             for port in range(10_000):
                 s.enqueue([alert(port=port)], [Position("/var/log/auth.log", 1, 2, port)])
         s.db.execute("PRAGMA max_page_count=1000000")
-        assert s.enqueue([alert(port=port)], [Position("/var/log/auth.log", 1, 2, port)]) == 1
+        assert len(s.enqueue([alert(port=port)], [Position("/var/log/auth.log", 1, 2, port)])) == 1
         assert s.position("/var/log/auth.log").offset == port
 
 

@@ -29,6 +29,7 @@ from typing import NamedTuple
 from authwatch.sources.rotated import rotated_of
 
 AUTO = ("/var/log/auth.log", "/var/log/secure")
+JOURNAL_DIRS = ("/var/log/journal", "/run/log/journal")  # persistent, volatile
 JOURNAL = "journal"
 LOG, HOOK, PROFILE = "log", "hook", "profile"  # what a file holds
 DEFAULTS = {HOOK: "/var/spool/authwatch/logins", PROFILE: "~/.ssh_logins"}
@@ -121,3 +122,9 @@ def watched_dirs(entries: Sequence[str]) -> set[str]:
 def _rotated_or_compressed(path: str) -> bool:
     base = rotated_of(path)
     return path.endswith(_COMPRESSED) or (base is not None and os.path.exists(base))
+
+
+def journal_files() -> bool:
+    """Whether the system has journal files (that this user may see listed)."""
+    return any(glob.glob(os.path.join(d, "*", "*.journal")) or glob.glob(os.path.join(d, "*.journal"))
+               for d in JOURNAL_DIRS)

@@ -63,6 +63,7 @@ def test_auto_reads_the_journal_when_neither_system_log_exists(tmp_path, monkeyp
     candidates = (str(tmp_path / "auth.log"), str(tmp_path / "secure"))
     monkeypatch.setattr(configured, "AUTO", candidates)
     monkeypatch.setattr(configured, "SYSTEM_JOURNAL", configured.Journal("journal", str(tmp_path / "j")))
+    monkeypatch.setattr(configured, "JOURNAL_DIRS", (str(tmp_path / "j"),))
     journals.write(tmp_path / "j", [journal_login(1)])  # history
     with caplog.at_level(logging.INFO, "authwatch"), Running(tmp_path, ["auto"]) as r:
         journals.write(tmp_path / "j", [journal_login(2)])
@@ -70,6 +71,16 @@ def test_auto_reads_the_journal_when_neither_system_log_exists(tmp_path, monkeyp
         (tmp_path / "secure").write_bytes(login(3))  # appears later: read too (the journal stays)
         r.wait_for([2, 3])
     assert caplog.text.count("neither") == 1 and "reading the systemd journal" in caplog.text
+
+
+def test_auto_with_no_system_log_and_no_journal_files_says_it_has_nothing_to_read(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(configured, "AUTO", (str(tmp_path / "auth.log"), str(tmp_path / "secure")))
+    monkeypatch.setattr(configured, "SYSTEM_JOURNAL", configured.Journal("journal", str(tmp_path / "j")))
+    monkeypatch.setattr(configured, "JOURNAL_DIRS", (str(tmp_path / "j"), str(tmp_path / "run-j")))
+    (tmp_path / "j").mkdir()
+    with caplog.at_level(logging.WARNING, "authwatch"), Running(tmp_path, ["auto"]):
+        time.sleep(0.2)
+    assert "there is nothing to read until one appears" in caplog.text
 
 
 def test_auto_reads_the_system_logs_that_exist_and_not_the_journal(tmp_path, monkeypatch):

@@ -178,7 +178,8 @@ def test_logrotate_and_sigkill_lose_nothing_and_duplicate_nothing(tmp_path, mode
     lost_by_logrotate = logins_written - set(in_files)
     print(f"{mode}: {written} lines, {len(logins_written)} logins, {rotations} rotations, {follower.kills} SIGKILLs, "
           f"{len(lost_by_logrotate)} logins in no file (logrotate), {len(queued)} queued")
-    assert rotations >= 10 and follower.kills >= 3 and written >= 1000
+    # about 3,200 lines and 25 rotations per mode (400 lines/s for 8 s), some 100 rotations in all
+    assert rotations >= 15 and follower.kills >= 3 and written >= 2500
     assert len(in_files) == len(set(in_files))  # sanity of the read-back
     assert len(queued) == len(set(queued)), "a login was queued twice"
     assert set(queued) <= logins_written, "something was queued that was never written"

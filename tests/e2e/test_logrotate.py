@@ -179,7 +179,7 @@ def test_logrotate_and_sigkill_lose_nothing_and_duplicate_nothing(tmp_path, mode
     print(f"{mode}: {written} lines, {len(logins_written)} logins, {rotations} rotations, {follower.kills} SIGKILLs, "
           f"{len(lost_by_logrotate)} logins in no file (logrotate), {len(queued)} queued")
     # about 3,200 lines and 25 rotations per mode (400 lines/s for 8 s), some 100 rotations in all
-    assert rotations >= 15 and follower.kills >= 3 and written >= 2500
+    assert rotations >= 15 and follower.kills >= 3 and written >= 2000  # a loaded machine writes fewer
     assert len(in_files) == len(set(in_files))  # sanity of the read-back
     assert len(queued) == len(set(queued)), "a login was queued twice"
     assert set(queued) <= logins_written, "something was queued that was never written"

@@ -6,6 +6,7 @@ import pytest
 
 from authwatch import config
 from authwatch.errors import ConfigError, UsageError
+from authwatch.store import Store
 
 
 def parse(text, env=None):
@@ -106,6 +107,41 @@ def test_missing_env_variable_is_an_error_that_names_it():
     assert errors_of("targets:\n  m: 'json://h/${TOKEN}'\n") == [
         "c.yaml:2:6: targets.m: environment variable TOKEN is not set (used as ${TOKEN})"
     ]
+
+
+def test_missing_env_variable_in_a_target_url_is_a_warning_for_a_command_that_sends_nothing():
+    s = config.parse("targets:\n  m: 'json://h/${TOKEN}'\n", "c.yaml", environ={}, sends=False)
+    assert s.targets["m"]["url"] == "json://h/"
+    assert s.warnings == ("c.yaml:2:6: targets.m: environment variable TOKEN is not set (used as ${TOKEN}): this "
+                          "command sends nothing, but run, scan, test-notify and replay --notify refuse to start "
+                          "without it",)
+    with pytest.raises(ConfigError) as e:  # outside a target URL it changes what the file means: still an error
+        config.parse("state: '/srv/${DIR}/s.db'\n", "c.yaml", environ={}, sends=False)
+    assert e.value.problems == ["c.yaml:1:8: state: environment variable DIR is not set (used as ${DIR})"]
+
+
+@pytest.mark.parametrize("command, code", [
+    (("check",), 0),
+    (("replay", "--explain"), 0),
+    (("history",), 0),
+    (("replay", "--notify"), 3),
+    (("test-notify",), 3),
+    (("scan",), 3),
+])
+def test_an_unset_variable_in_a_target_url_stops_only_the_commands_that_send(cli, tmp_path, command, code):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"state: {tmp_path / 'state.db'}\ngeoip: false\ntargets: {{m: 'json://localhost/${{TOKEN}}'}}\n")
+    path.chmod(0o600)
+    log = tmp_path / "auth.log"
+    log.write_text("")
+    files = (str(log),) if command[0] == "replay" else ()
+    if command == ("history",):
+        Store(str(tmp_path / "state.db")).close()
+    r = cli(*command, "--config", str(path), *files)
+    assert r.code == code, r.err
+    said = f"{path}:3:14: targets.m: environment variable TOKEN is not set (used as ${{TOKEN}})"
+    assert f"authwatch: {'warning' if code == 0 else 'error'}: {said}" in r.err
+    assert "Traceback" not in r.err
 
 
 def test_target_url_values_are_never_repeated():

@@ -40,7 +40,11 @@ from tests.unit.test_config import errors_of, parse
                                                           "such as admin*, got 1000 (quote it)"),
     ("rules:\n  - {action: ignore, match: {after_failures: 0}}", "expected a whole number from 1 to"),
     ("rules:\n  - {action: ignore, match: {impossible_travel: yes}}", "expected true or false, got 'yes'"),
-    ("rules:\n  - {action: ignore, match: {any: []}}", "rules[0].match.any: expected a list of matches"),
+    *[(f"rules:\n  - {{action: ignore, match: {{{key}: []}}}}",
+       f"rules[0].match.{key}: expected a list of matches such as [{{user: root}}, {{impossible_travel: true}}], "
+       "got an empty list") for key in ("any", "all", "not")],
+    ("rules:\n  - {action: ignore, match: {all: root}}", "rules[0].match.all: expected a list of matches such as "
+                                                         "[{user: root}, {impossible_travel: true}], got a string"),
     ("rules:\n  - {action: ignore, match: {not: {any: [{usr: x}]}}}",
      "rules[0].match.not.any[0].usr: unknown key 'usr'; did you mean 'user'?"),
     ("rules:\n  - {action: ignore, match: {time: {days: mon, from: '9:00', to: '9:00'}}}",

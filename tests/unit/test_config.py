@@ -1,6 +1,7 @@
 """The configuration spine: search path, validation with positions, ${ENV}."""
 
 import os
+import time
 
 import pytest
 
@@ -87,6 +88,38 @@ def test_invalid_yaml_and_wrong_shapes():
     assert "empty" in errors_of("")[0]
     assert "empty" in errors_of("# only a comment\n")[0]
     assert errors_of("correlate_ms: true\n") == ["c.yaml:1:15: correlate_ms: expected milliseconds from 0 to 10000, got True"]
+
+
+def _laughs(levels: int) -> str:
+    """A "billion laughs": each level an anchored list of ten aliases of the one before."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once_with_its_place(cli, tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_laughs(9))  # a billion values once expanded
+    start = time.monotonic()
+    r = cli("check", "--config", str(path))
+    assert time.monotonic() - start < 0.5
+    assert (r.code, r.out) == (3, "")
+    assert r.err == (f"authwatch: error: {path}:5:5: with its aliases (*name) written out this is more than "
+                     "100,000 values; write them out, or use fewer aliases\n")
+
+
+def test_an_alias_inside_the_value_it_names_is_an_error_not_a_traceback(cli, tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("rules: &r [{action: alert}, *r]\n")
+    r = cli("check", "--config", str(path))
+    assert (r.code, r.err) == (3, f"authwatch: error: {path}:1:8: an alias (*name) refers to a value that holds it\n")
+
+
+def test_aliases_within_bounds_are_values_like_any_other():
+    s = parse("quiet_hours: &night [{days: sat, from: '22:00', to: '07:00'}]\n"
+              "rules:\n  - {action: alert, match: {time: *night}}\n")
+    assert s.rules[0].match.parts[0].wanted == "sat 22:00-07:00"
+    assert parse(_laughs(4)).warnings  # 10,000 values: unknown keys, but read
 
 
 def test_yaml_1_1_surprises_do_not_happen():

@@ -11,8 +11,8 @@ replaced by the environment variable NAME (`$$` is a literal `$`); inside a
 URL the value is percent-encoded, so a password with `@` or `/` cannot break
 the URL. An unset NAME is an error, except in a target URL when the command
 sends nothing (`load(..., sends=False)`: check, replay without --notify):
-there it is a warning, as the URL is never used. Values of target URLs, which hold secrets, are
-never repeated in messages.
+there it is a warning, as the URL is never used. Values of target URLs, which
+hold secrets, are never repeated in messages.
 
 Durations are written `30s`, `10m`, `2h`, `3d` (or a plain number of
 seconds); `off` (or `false`) turns an optional check off.

@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, sends=args.notify)
     targets = cli_delivery.targets_for_notify(settings) if args.notify else None
     tz = settings.tz
     now = parse_time(args.now, tz, "--now") if args.now else None

@@ -79,7 +79,7 @@ def notify(settings: config.Settings, targets: dict, state: str, kept: bool) -> 
 def _outbox(args: argparse.Namespace) -> int:
     from authwatch.deliver.view import outbox_text, retry_text
 
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, sends=False)  # --retry only queues again
     if args.target and not args.retry:
         raise UsageError("outbox --target NAME goes with --retry ID")
     if args.target and args.target not in settings.targets:
@@ -96,7 +96,7 @@ def _outbox(args: argparse.Namespace) -> int:
 
 
 def _test_notify(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, sends=True)
     if not settings.targets:
         raise UsageError("no targets are configured: add a targets: section to the configuration (see README, "
                          "Delivery)")

@@ -58,7 +58,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _update(args: argparse.Namespace) -> int:
     from authwatch.enrich import geoupdate  # urllib: loaded only for this command
 
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, sends=False)
     directory = args.directory or settings.geoip_directory
     outcomes = geoupdate.update(settings.geoip.update_url, directory)
     for o in outcomes:
@@ -76,7 +76,7 @@ def _lookup(args: argparse.Namespace) -> int:
     ip = canonical_ip(args.ip.strip())  # as the parser gives it: ::ffff:1.2.3.4 is 1.2.3.4
     if ip is None:
         raise UsageError(f"geoip lookup: {args.ip!r} is not an IPv4 or IPv6 address")
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, sends=False)
     db = open_geoip(settings)
     missing = missing_geoip(settings)
     if missing:

@@ -88,7 +88,7 @@ def _common(p: argparse.ArgumentParser, now: bool = False) -> None:
 
 
 def _learn(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, sends=False)
     now = parse_time(args.now, settings.tz, "--now") if args.now else None
     paths = oldest_first(args.files)
     with Store(args.state or settings.state) as store:
@@ -105,7 +105,7 @@ def _learn(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, sends=False)
     kinds = KINDS if args.kind == "all" else (args.kind,)
     state = args.state or settings.state
     if not os.path.exists(state):
@@ -149,7 +149,7 @@ def _asn(r: HistoryRow, orgs: dict) -> str:
 
 
 def _trust(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, sends=False)
     if args.list and args.target:
         raise UsageError("trust --list: give at most a USER to list what is trusted for")
     state = args.state or settings.state

@@ -7,10 +7,12 @@ means built-in defaults.
 
 Every error names the file, line and column, the key path, and what was
 expected; a misspelled key gets a "did you mean". `${NAME}` in a string is
-replaced by the environment variable NAME (an error if it is unset; `$$` is a
-literal `$`); inside a URL the value is percent-encoded, so a password with
-`@` or `/` cannot break the URL. Values of target URLs, which hold secrets, are
-never repeated in messages.
+replaced by the environment variable NAME (`$$` is a literal `$`); inside a
+URL the value is percent-encoded, so a password with `@` or `/` cannot break
+the URL. An unset NAME is an error, except in a target URL when the command
+sends nothing (`load(..., sends=False)`: check, replay without --notify):
+there it is a warning, as the URL is never used. Values of target URLs, which
+hold secrets, are never repeated in messages.
 
 Durations are written `30s`, `10m`, `2h`, `3d` (or a plain number of
 seconds); `off` (or `false`) turns an optional check off.
@@ -151,7 +153,9 @@ def search_text() -> str:
     return f"none at {_default_path()}, and no --config or $AUTHWATCH_CONFIG"
 
 
-def load(explicit: str | None = None) -> Settings:
+def load(explicit: str | None = None, sends: bool = True) -> Settings:
+    """The settings; `sends`: whether this command may send alerts (an unset
+    ${NAME} in a target URL is then an error, else a warning)."""
     path = find(explicit)
     if path is None:
         return defaults()
@@ -167,14 +171,14 @@ def load(explicit: str | None = None) -> Settings:
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise ConfigError([f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
                            "save the file as UTF-8"]) from None
-    return parse(text, path)
+    return parse(text, path, sends=sends)
 
 
 def defaults() -> Settings:
     return Settings(file=None, state=default_state_path(), tz=zones.system_zone())
 
 
-def parse(text: str, name: str, environ: Mapping[str, str] | None = None) -> Settings:
+def parse(text: str, name: str, environ: Mapping[str, str] | None = None, sends: bool = True) -> Settings:
     try:
         doc = yamldoc.load(text, name)
     except yamldoc.YamlError as e:
@@ -182,7 +186,7 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None) -> Set
     if doc.data is None:
         raise ConfigError([f"{name}:1:1: the file is empty; delete it to use the built-in defaults, "
                            "or start from rules.example.yaml"])
-    check = _Checker(doc, os.environ if environ is None else environ)
+    check = _Checker(doc, os.environ if environ is None else environ, sends)
     if not isinstance(doc.data, dict):
         check.error((), "expected a mapping of settings (key: value) at the top level")
         raise ConfigError(check.errors, check.warnings)
@@ -319,9 +323,10 @@ def _place(message: str) -> tuple[int, int]:
 class _Checker:
     """Collects errors and warnings with their place in the file."""
 
-    def __init__(self, doc: yamldoc.Doc, environ: Mapping[str, str]):
+    def __init__(self, doc: yamldoc.Doc, environ: Mapping[str, str], sends: bool):
         self.doc = doc
         self.environ = environ
+        self.sends = sends  # whether target URLs will be used (see _substitute_str)
         self.errors: list[str] = []
         self.warnings: list[str] = []
 
@@ -375,7 +380,12 @@ class _Checker:
             if name is None:
                 return "$"
             if name not in self.environ:
-                self.error(path, f"environment variable {name} is not set (used as ${{{name}}})")
+                unset = f"environment variable {name} is not set (used as ${{{name}}})"
+                if path[0] == "targets" and not self.sends:  # the URL is never used
+                    self.warn(path, f"{unset}: this command sends nothing, but run, scan, test-notify "
+                                    "and replay --notify refuse to start without it")
+                else:
+                    self.error(path, unset)
                 return ""
             value = self.environ[name]
             return quote(value, safe="") if in_url else value

@@ -53,9 +53,10 @@ def parse_time(text: str, tz: tzinfo, option: str, alternative: str = "") -> dat
     return t if t.tzinfo else t.replace(tzinfo=tz)
 
 
-def load_settings(path: str | None) -> config.Settings:
-    """The configuration (`--config PATH` or the search path), its warnings said."""
-    settings = config.load(path)
+def load_settings(path: str | None, sends: bool) -> config.Settings:
+    """The configuration (`--config PATH` or the search path), its warnings
+    said; `sends`: whether the command may send alerts (see config.load)."""
+    settings = config.load(path, sends)
     for w in settings.warnings:
         warn(w)
     return settings

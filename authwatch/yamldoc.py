@@ -5,6 +5,10 @@ scalars as PyYAML's safe loader types them) and, for each key path, the line
 and column it came from. Duplicate keys are an error rather than a silent
 last-one-wins.
 
+Aliases (`*name`) are bounded: a document that would expand to more than
+MAX_NODES values (a "billion laughs" of nested aliases), or whose alias
+refers to a value that holds it, is an error at that value rather than a hang.
+
 Scalars follow YAML 1.2's core schema rather than PyYAML's YAML 1.1: `22:00`
 stays the string "22:00" (not the number 1320), and `no`, `on`, `NO` stay
 strings (a country code, not a boolean); only true/false are booleans.
@@ -20,6 +24,7 @@ import re
 import yaml
 
 Path = tuple  # ("targets", "chat", "url") or ("rules", 2, "match")
+MAX_NODES = 100_000  # values a document may expand to, aliases written out
 
 
 class YamlError(Exception):
@@ -59,6 +64,7 @@ def load(text: str, name: str) -> Doc:
         raise YamlError(name, 1, 1, f"invalid YAML: {e}") from None
     doc = Doc(name, None)
     if node is not None:
+        _expanded_size(node, {}, name)
         doc.data = _build(node, (), doc)
     return doc
 
@@ -86,6 +92,35 @@ def _int(loader, node):
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _int)
 _constructor = _Loader(stream="")
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], name: str) -> int:
+    """How many values `node` stands for once its aliases are written out;
+    `sizes` remembers each node met (an alias is the node it names, so each
+    is counted once: a bomb is measured without being expanded)."""
+    known = sizes.get(id(node))
+    if known == -1:
+        raise _error(name, node, "an alias (*name) refers to a value that holds it")
+    if known is not None:
+        return known
+    sizes[id(node)] = -1  # being measured
+    children: list = []
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes, name)
+        if total > MAX_NODES:
+            raise _error(name, node, f"with its aliases (*name) written out this is more than {MAX_NODES:,} "
+                                     "values; write them out, or use fewer aliases")
+    sizes[id(node)] = total
+    return total
+
+
+def _error(name: str, node: yaml.Node, message: str) -> YamlError:
+    return YamlError(name, node.start_mark.line + 1, node.start_mark.column + 1, message)
 
 
 def _build(node: yaml.Node, path: Path, doc: Doc) -> Any:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import tzinfo
 from typing import Any, NamedTuple
 
-from authwatch.event import Event
+from authwatch.event import FORGED, KINDS, Event
 from authwatch.rules.schedule import Window
 
 
@@ -39,8 +39,14 @@ class Condition:
         raise NotImplementedError
 
     def kinds(self) -> frozenset[str]:
-        """The event kinds this condition names anywhere (`kind:` leaves)."""
+        """The event kinds this condition names anywhere (`kind:` leaves;
+        inside `not`, the kinds it leaves open: see Not.kinds)."""
         return frozenset()
+
+    def by_kind(self, kind: str) -> bool | None:
+        """Whether it holds for every (True) or no (False) event of `kind`,
+        as far as the kind alone tells; None: it depends on more."""
+        return None
 
 
 class Leaf(Condition):
@@ -59,6 +65,9 @@ class Leaf(Condition):
 
     def kinds(self) -> frozenset[str]:
         return self._kinds
+
+    def by_kind(self, kind: str) -> bool | None:
+        return kind in self._kinds if self.key == "kind" else None
 
 
 class All(Condition):
@@ -83,6 +92,10 @@ class All(Condition):
     def kinds(self) -> frozenset[str]:
         return frozenset().union(*(p.kinds() for p in self.parts))
 
+    def by_kind(self, kind: str) -> bool | None:
+        said = [p.by_kind(kind) for p in self.parts]
+        return False if False in said else True if all(said) else None
+
 
 class AnyOf(All):
     """At least one part holds (stops at the first that does)."""
@@ -100,6 +113,10 @@ class AnyOf(All):
             trace.append(Step("any of:", ok, tuple(steps or ())))
         return ok
 
+    def by_kind(self, kind: str) -> bool | None:
+        said = [p.by_kind(kind) for p in self.parts]
+        return True if True in said else False if not any(s is None for s in said) else None
+
 
 class Not(Condition):
     key = "not"
@@ -115,7 +132,17 @@ class Not(Condition):
         return ok
 
     def kinds(self) -> frozenset[str]:
-        return self.part.kinds()
+        """Every kind for which the inner condition may fail: `not: {kind:
+        login}` is every kind but login. Never `forged`, which a rule takes
+        on only by naming it (else it alerts as critical); and none when the
+        inner condition names no kind (the rule is then about logins)."""
+        if not self.part.kinds():
+            return frozenset()
+        return frozenset(k for k in KINDS if k != FORGED and self.part.by_kind(k) is not True)
+
+    def by_kind(self, kind: str) -> bool | None:
+        said = self.part.by_kind(kind)
+        return None if said is None else not said
 
 
 # -- the leaves ---------------------------------------------------------------

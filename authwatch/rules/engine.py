@@ -13,7 +13,7 @@ judged by event time, and `due(now)` is called by the pipeline with each
 event's time in a replay and with the wall clock by the service (`tick`).
 
 A rule applies to the kinds of event its `match` names (`kind:`, anywhere in
-it), else to logins only. A login that no rule matches alerts at `info`
+it; inside `not`, the other kinds, never `forged`), else to logins only. A login that no rule matches alerts at `info`
 (fail safe; quiet hours apply), a forged sshd entry at `critical` unless a
 rule names `forged`; any other event no rule matches is ignored. `critical`
 always goes out at once, through quiet hours. A `cooldown` suppresses the

@@ -358,8 +358,9 @@ def _group(make: type[All]) -> Callable[[_Checker, tuple, Any], Any]:
             inner = _match(check, path, value)
             return inner if inner is _INVALID else make(inner.parts)
         if not isinstance(value, list) or not value:
+            got = "an empty list" if value == [] else _type_name(value)
             return check.error(path, f"expected a list of matches such as [{{user: root}}, "
-                                     f"{{impossible_travel: true}}], got {_type_name(value)}")
+                                     f"{{impossible_travel: true}}], got {got}")
         parts = [_match(check, path + (i,), item) for i, item in enumerate(value)]
         if _INVALID in parts:
             return _INVALID

@@ -1,11 +1,13 @@
 """The configuration spine: search path, validation with positions, ${ENV}."""
 
 import os
+import time
 
 import pytest
 
 from authwatch import config
 from authwatch.errors import ConfigError, UsageError
+from authwatch.store import Store
 
 
 def parse(text, env=None):
@@ -88,6 +90,38 @@ def test_invalid_yaml_and_wrong_shapes():
     assert errors_of("correlate_ms: true\n") == ["c.yaml:1:15: correlate_ms: expected milliseconds from 0 to 10000, got True"]
 
 
+def _laughs(levels: int) -> str:
+    """A "billion laughs": each level an anchored list of ten aliases of the one before."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once_with_its_place(cli, tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_laughs(9))  # a billion values once expanded
+    start = time.monotonic()
+    r = cli("check", "--config", str(path))
+    assert time.monotonic() - start < 0.5
+    assert (r.code, r.out) == (3, "")
+    assert r.err == (f"authwatch: error: {path}:5:5: with its aliases (*name) written out this is more than "
+                     "100,000 values; write them out, or use fewer aliases\n")
+
+
+def test_an_alias_inside_the_value_it_names_is_an_error_not_a_traceback(cli, tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("rules: &r [{action: alert}, *r]\n")
+    r = cli("check", "--config", str(path))
+    assert (r.code, r.err) == (3, f"authwatch: error: {path}:1:8: an alias (*name) refers to a value that holds it\n")
+
+
+def test_aliases_within_bounds_are_values_like_any_other():
+    s = parse("quiet_hours: &night [{days: sat, from: '22:00', to: '07:00'}]\n"
+              "rules:\n  - {action: alert, match: {time: *night}}\n")
+    assert s.rules[0].match.parts[0].wanted == "sat 22:00-07:00"
+    assert parse(_laughs(4)).warnings  # 10,000 values: unknown keys, but read
+
+
 def test_yaml_1_1_surprises_do_not_happen():
     from authwatch import yamldoc
 
@@ -106,6 +140,41 @@ def test_missing_env_variable_is_an_error_that_names_it():
     assert errors_of("targets:\n  m: 'json://h/${TOKEN}'\n") == [
         "c.yaml:2:6: targets.m: environment variable TOKEN is not set (used as ${TOKEN})"
     ]
+
+
+def test_missing_env_variable_in_a_target_url_is_a_warning_for_a_command_that_sends_nothing():
+    s = config.parse("targets:\n  m: 'json://h/${TOKEN}'\n", "c.yaml", environ={}, sends=False)
+    assert s.targets["m"]["url"] == "json://h/"
+    assert s.warnings == ("c.yaml:2:6: targets.m: environment variable TOKEN is not set (used as ${TOKEN}): this "
+                          "command sends nothing, but run, scan, test-notify and replay --notify refuse to start "
+                          "without it",)
+    with pytest.raises(ConfigError) as e:  # outside a target URL it changes what the file means: still an error
+        config.parse("state: '/srv/${DIR}/s.db'\n", "c.yaml", environ={}, sends=False)
+    assert e.value.problems == ["c.yaml:1:8: state: environment variable DIR is not set (used as ${DIR})"]
+
+
+@pytest.mark.parametrize("command, code", [
+    (("check",), 0),
+    (("replay", "--explain"), 0),
+    (("history",), 0),
+    (("replay", "--notify"), 3),
+    (("test-notify",), 3),
+    (("scan",), 3),
+])
+def test_an_unset_variable_in_a_target_url_stops_only_the_commands_that_send(cli, tmp_path, command, code):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"state: {tmp_path / 'state.db'}\ngeoip: false\ntargets: {{m: 'json://localhost/${{TOKEN}}'}}\n")
+    path.chmod(0o600)
+    log = tmp_path / "auth.log"
+    log.write_text("")
+    files = (str(log),) if command[0] == "replay" else ()
+    if command == ("history",):
+        Store(str(tmp_path / "state.db")).close()
+    r = cli(*command, "--config", str(path), *files)
+    assert r.code == code, r.err
+    said = f"{path}:3:14: targets.m: environment variable TOKEN is not set (used as ${{TOKEN}})"
+    assert f"authwatch: {'warning' if code == 0 else 'error'}: {said}" in r.err
+    assert "Traceback" not in r.err
 
 
 def test_target_url_values_are_never_repeated():

@@ -218,6 +218,23 @@ def documented() -> Settings:
     return config.parse(EXAMPLE_FILE.read_text(), "rules.example.yaml", environ={"SMTP_PASSWORD": "x"})
 
 
+@pytest.mark.parametrize("name", ["rules.example.yaml", "the issue's example"])
+def test_the_commands_at_the_top_of_the_example_work_without_its_secret(cli, tmp_path, monkeypatch, name):
+    """`check` and `replay --explain` send nothing: SMTP_PASSWORD unset is a warning there."""
+    monkeypatch.delenv("SMTP_PASSWORD", raising=False)
+    path = EXAMPLE_FILE if name == "rules.example.yaml" else tmp_path / "example.yaml"
+    if name != "rules.example.yaml":
+        path.write_text(EXAMPLE)
+    head = EXAMPLE_FILE.read_text()[:500]
+    assert "authwatch check --config FILE" in head and "authwatch replay --explain --config FILE" in head
+    log = tmp_path / "auth.log"
+    log.write_text(accepted(datetime(2026, 11, 2, 9, 0, tzinfo=UTC), "alice", "81.2.69.160", 50000))
+    for command in (("check",), ("replay", "--explain")):
+        r = cli(*command, "--config", str(path), *((str(log),) if command[0] == "replay" else ()))
+        assert r.code == 0, r.err
+        assert "environment variable SMTP_PASSWORD is not set" in r.err and "authwatch: error" not in r.err
+
+
 def _keys(data, found: set) -> set:
     if isinstance(data, dict):
         for k, v in data.items():

@@ -3,6 +3,7 @@ its place, key path, what was expected and a "did you mean"; warnings for
 rules that can never match and keys without effect; the permissions check."""
 
 import os
+from datetime import datetime
 
 import pytest
 
@@ -40,7 +41,11 @@ from tests.unit.test_config import errors_of, parse
                                                           "such as admin*, got 1000 (quote it)"),
     ("rules:\n  - {action: ignore, match: {after_failures: 0}}", "expected a whole number from 1 to"),
     ("rules:\n  - {action: ignore, match: {impossible_travel: yes}}", "expected true or false, got 'yes'"),
-    ("rules:\n  - {action: ignore, match: {any: []}}", "rules[0].match.any: expected a list of matches"),
+    *[(f"rules:\n  - {{action: ignore, match: {{{key}: []}}}}",
+       f"rules[0].match.{key}: expected a list of matches such as [{{user: root}}, {{impossible_travel: true}}], "
+       "got an empty list") for key in ("any", "all", "not")],
+    ("rules:\n  - {action: ignore, match: {all: root}}", "rules[0].match.all: expected a list of matches such as "
+                                                         "[{user: root}, {impossible_travel: true}], got a string"),
     ("rules:\n  - {action: ignore, match: {not: {any: [{usr: x}]}}}",
      "rules[0].match.not.any[0].usr: unknown key 'usr'; did you mean 'user'?"),
     ("rules:\n  - {action: ignore, match: {time: {days: mon, from: '9:00', to: '9:00'}}}",
@@ -84,6 +89,17 @@ def test_from_after_to_is_an_overnight_window():
     s = parse("quiet_hours:\n  - {days: fri, from: '23:00', to: '06:00'}\n  - {days: sun, to: '08:00'}\n"
               "  - {days: mon, from: '20:00'}\n")
     assert [w.text for w in s.quiet_hours] == ["fri 23:00-06:00", "sun 00:00-08:00", "mon 20:00-24:00"]
+
+
+@pytest.mark.parametrize("window, inside, outside", [
+    # as rules.example.yaml says: only from runs until midnight, only to from 00:00, and to: "24:00" is midnight
+    ('{days: fri, from: "18:00"}', ["2026-11-20T18:00", "2026-11-20T23:59"], ["2026-11-20T17:59", "2026-11-21T00:00"]),
+    ('{days: mon, to: "08:00"}', ["2026-11-16T00:00", "2026-11-16T07:59"], ["2026-11-15T23:59", "2026-11-16T08:00"]),
+    ('{days: fri, from: "18:00", to: "24:00"}', ["2026-11-20T23:59"], ["2026-11-21T00:00"]),
+])
+def test_a_window_with_only_from_or_only_to_runs_to_or_from_midnight(window, inside, outside):
+    w = parse(f"quiet_hours: [{window}]\n").quiet_hours[0]
+    assert [w.contains(datetime.fromisoformat(t)) for t in inside + outside] == [True] * len(inside) + [False] * len(outside)
 
 
 def test_defaults_and_digest_at():

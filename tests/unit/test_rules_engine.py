@@ -116,6 +116,9 @@ def test_forged_entries_alert_as_critical_unless_a_rule_names_them():
     named = engine("rules: [{name: lab, match: {kind: forged, host: web1}, action: ignore}]")
     assert named.decide(FORGED).action == "ignore"
     assert named.decide(FORGED._replace(host="db1")).severity == "critical"
+    not_a_login = engine("rules: [{name: not a login, match: {not: {kind: login}}, action: ignore}]")
+    assert not_a_login.decide(failure()).action == "ignore"  # every kind but login...
+    assert not_a_login.decide(FORGED).severity == "critical"  # ...but forged, which only naming it takes
 
 
 def test_alert_goes_to_notify_or_to_every_target():

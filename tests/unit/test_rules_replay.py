@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import FIXTURES, REPO
-from tests.loglines import accepted
+from tests.loglines import accepted, failed
 
 SCHEMA = json.loads((REPO / "docs" / "event.schema.json").read_text())
 UTC = timezone.utc
@@ -111,3 +111,23 @@ def test_a_hostile_user_name_cannot_forge_trace_lines(cli, tmp_path):
     r = cli("replay", "--explain", "--config", str(config), str(tmp_path / "auth.log"))
     assert "                no   user x\\r-> ignored\\x1b[2J: does not match alice" in r.out
     assert "\r" not in r.out and "\x1b" not in r.out
+
+
+@pytest.mark.parametrize("match", ["{not: {kind: login}}", "{not: {kind: [login, session]}}",
+                                   "{not: {any: [{kind: login}, {user: root}]}}"])
+def test_not_kind_login_applies_to_the_other_kinds_and_matches_a_failure(run, match):
+    t = datetime(2026, 11, 18, 12, tzinfo=UTC)
+    events = run(f"rules: [{{name: not a login, match: {match}, action: alert, severity: high}}]\n",
+                 [failed(t, "admin", "198.51.100.9"), accepted(t, "alice", "198.51.100.7")])
+    said = [(e["kind"], e["alert"]["rule"], e["alert"]["severity"]) for e in events]
+    assert said == [("failure", "not a login", "high"), ("login", None, "info")]  # the login: fail safe
+
+
+def test_not_with_more_than_a_kind_still_applies_to_that_kind(run):
+    t = datetime(2026, 11, 18, 12, tzinfo=UTC)
+    events = run("rules: [{name: all but root logins, match: {not: {kind: login, user: root}}, action: alert, "
+                 "severity: high}]\n", [failed(t, "admin", "198.51.100.9"), accepted(t, "alice", "198.51.100.7"),
+                                        accepted(t, "root", "198.51.100.8")])
+    said = [(e["kind"], e["user"], e["alert"]["rule"]) for e in events]
+    assert said == [("failure", "admin", "all but root logins"), ("login", "alice", "all but root logins"),
+                    ("login", "root", None)]

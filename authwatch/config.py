@@ -107,7 +107,7 @@ class Settings:
     rules: tuple[Rule, ...] = ()  # none: the built-in policy (every login alerts)
     quiet_hours: tuple[Window, ...] = ()
     digest_at: tuple[int, ...] = (8 * 60,)  # minutes after midnight, local
-    secrets: tuple[str, ...] = ()  # key paths whose values, as written in the file, hold secrets
+    secrets: tuple[str, ...] = ()  # "KEY.PATH: which part" of values that, as written in the file, hold secrets
     warnings: tuple[str, ...] = ()
     explicit: frozenset[str] = frozenset()  # the sections the file sets (the rest are defaults)
 
@@ -234,8 +234,26 @@ def _secrets_in_file(targets: Any) -> tuple[str, ...]:
     for name, spec in (targets or {}).items() if isinstance(targets, dict) else ():
         url = spec.get("url") if isinstance(spec, dict) else spec
         if isinstance(url, str) and url_secrets(_ENV.sub("", url), user=False):
-            found.append(f"targets.{name}")
+            found.append(f"targets.{name}: {_secret_parts(_ENV.sub('', url))}")
     return tuple(found)
+
+
+def _secret_parts(url: str) -> str:
+    """Which parts of a URL url_secrets() counts, for a person."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "the URL"
+    named = ["its password"] if password else []
+    if parts.scheme.lower() not in _SERVER_HOST_SCHEMES and len(parts.netloc.rpartition("@")[2]) >= 3:
+        named.append("its host")
+    if any(len(unquote(p)) >= 3 for p in parts.path.split("/")):
+        named.append("its path")
+    if any(k.lower().lstrip("+-:") not in _NOT_SECRET for k, _ in parse_qsl(parts.query)):
+        named.append("a query value")
+    tokens = [n for n in named if n != "its password"]
+    return " and ".join(named) + (", which may be a token" if tokens else "")
 
 
 def insecure(settings: Settings) -> str | None:
@@ -257,7 +275,7 @@ def insecure(settings: Settings) -> str | None:
         mode &= ~0o040  # root:authwatch 0640: the service reads what it may not change
     if settings.secrets and mode & 0o044:
         who = " and ".join(w for w, bit in (("group", 0o040), ("others", 0o004)) if mode & bit)
-        return (f"{settings.file}: holds secrets ({', '.join(settings.secrets)}) and is readable by {who} "
+        return (f"{settings.file}: holds secrets ({'; '.join(settings.secrets)}) and is readable by {who} "
                 f"(mode {mode & 0o777:04o}): {fix}, or take the secrets from the environment with ${{NAME}}")
     return None
 

@@ -72,7 +72,7 @@ def test_a_configuration_others_may_read_with_secrets_in_it_is_refused(tmp_path,
     for command in ("run", "scan"):
         r = cli(command, "--config", cfg)
         assert r.code == 4
-        assert r.err == (f"authwatch: error: {cfg}: holds secrets (targets.hook) and is readable by group and "
+        assert r.err == (f"authwatch: error: {cfg}: holds secrets (targets.hook: its path, which may be a token) and is readable by group and "
                          f"others (mode 0644): run 'chmod 600 {cfg}', or take the secrets from the environment with "
                          "${NAME}; authwatch refuses to start with it (--insecure-config starts it anyway)\n")
     r = cli("scan", "--insecure-config", "--config", cfg)

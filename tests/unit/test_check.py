@@ -142,7 +142,7 @@ def test_warnings(cli, write, tmp_path, sshd_config):
         "before it matches every login event",
         f"authwatch: warning: {path}:21:1: surprise: unknown key 'surprise' (ignored); known keys: correlate_ms, "
         "delivery, digest_at, geoip, history, poll_interval, quiet_hours, rules, sources, state, targets, timezone, travel",
-        f"authwatch: warning: {path}: holds secrets (targets.mail) and is readable by group and others (mode 0644): "
+        f"authwatch: warning: {path}: holds secrets (targets.mail: its password) and is readable by group and others (mode 0644): "
         f"run 'chmod 600 {path}', or take the secrets from the environment with ${{NAME}}; the service refuses to "
         "start with it (unless --insecure-config)",
         f"authwatch: warning: GeoIP: no database found in {tmp_path / 'geoip'}, {tmp_path / 'system-geoip'}: logins "

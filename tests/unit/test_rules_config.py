@@ -137,15 +137,17 @@ def test_keys_without_effect_are_warned_about():
 
 
 @pytest.mark.parametrize("url, secret", [
-    ("mailtos://alerts:${SMTP_PASSWORD}@mail.example.com?to=ops@example.com", False),
-    ("mailtos://alerts:hunter2hunter@mail.example.com?to=ops@example.com", True),
-    ("slack://T0123ABCD/B0123ABCD/abcdefghijklmnopqrstuvwx", True),
-    ("sendmail://root@localhost", False),
-    ("${CHAT_URL}", False),
+    ("mailtos://alerts:${SMTP_PASSWORD}@mail.example.com?to=ops@example.com", None),
+    ("mailtos://alerts:hunter2hunter@mail.example.com?to=ops@example.com", "its password"),
+    ("slack://T0123ABCD/B0123ABCD/abcdefghijklmnopqrstuvwx", "its host and its path, which may be a token"),
+    ("json://127.0.0.1:8080/alerts", "its path, which may be a token"),
+    ("ntfy://ntfy.example.com/topic?token=abcdef", "its path and a query value, which may be a token"),
+    ("sendmail://root@localhost", None),
+    ("${CHAT_URL}", None),
 ])
-def test_secrets_written_in_the_file_are_found(url, secret):
+def test_secrets_written_in_the_file_are_found_and_said_where(url, secret):
     s = parse(f"targets:\n  t: {{url: '{url}'}}\n", env={"SMTP_PASSWORD": "x", "CHAT_URL": "json://localhost/x"})
-    assert s.secrets == (("targets.t",) if secret else ())
+    assert s.secrets == ((f"targets.t: {secret}",) if secret else ())
 
 
 def test_a_file_holding_secrets_must_not_be_readable_by_others(tmp_path):
@@ -153,7 +155,7 @@ def test_a_file_holding_secrets_must_not_be_readable_by_others(tmp_path):
     path.write_text("targets:\n  mail: 'mailtos://alerts:hunter2hunter@mail.example.com'\n")
     path.chmod(0o644)
     why = config.insecure(config.load(str(path)))
-    assert why == (f"{path}: holds secrets (targets.mail) and is readable by group and others (mode 0644): run "
+    assert why == (f"{path}: holds secrets (targets.mail: its password) and is readable by group and others (mode 0644): run "
                    f"'chmod 600 {path}', or take the secrets from the environment with ${{NAME}}")
     path.chmod(0o600)
     assert config.insecure(config.load(str(path))) is None

@@ -83,6 +83,14 @@ def test_replay_without_geoip_still_labels_scopes_and_tracks_history(cli, tmp_pa
     assert "IP Geolocation" not in cli("replay", log).out
 
 
+def test_a_user_known_only_from_the_lan_is_told_of_a_new_country(cli, tmp_path, config):
+    log = write(tmp_path / "auth.log", [accepted(at(days=d), "erin", "10.0.0.5") for d in range(3)] + [
+        accepted(at(days=3), "erin", "177.0.3.20")])
+    brazil = cli("replay", "--json", "--config", config, log).json()[-1]
+    assert brazil["novelty"] == ["new_ip", "new_network", "new_asn", "new_country"]
+    assert "first login from Brazil for erin" in brazil["alert"]["reasons"]
+
+
 def test_a_configured_but_broken_database_is_one_warning(cli, tmp_path):
     (tmp_path / "bad.mmdb").write_bytes(b"not a database")
     c = tmp_path / "c.yaml"

@@ -96,12 +96,17 @@ def _learn(args: argparse.Namespace) -> int:
         known = store.history_users()
     for w in learned.warnings:
         warn(w)
-    print(f"read {learned.logins:,} logins of {learned.users:,} users from {len(paths) - len(learned.failures):,} "
-          f"files ({learned.stats.lines:,} lines), oldest first: {', '.join(paths)}")
-    print(f"history now holds {known:,} users in {args.state or settings.state}")
+    cut = f"; {len(learned.failures):,} not read to the end" if learned.failures else ""
+    print(f"read {_count(learned.logins, 'login')} of {_count(learned.users, 'user')} from "
+          f"{_count(len(paths), 'file')} ({_count(learned.stats.lines, 'line')}{cut}), oldest first: {', '.join(paths)}")
+    print(f"history now holds {_count(known, 'user')} in {args.state or settings.state}")
     for f in learned.failures:
         error(f)
     return errors.USAGE if learned.failures else errors.OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _history(args: argparse.Namespace) -> int:

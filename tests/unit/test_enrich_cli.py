@@ -4,6 +4,7 @@ through the command line."""
 import gzip
 import json
 import os
+import re
 
 import jsonschema
 import pytest
@@ -110,7 +111,7 @@ def test_learn_reads_rotated_sets_oldest_first_and_sends_nothing(cli, tmp_path, 
     shell_order = [str(d / n) for n in ("auth.log", "auth.log.1", "auth.log.2.gz")]
     r = cli("learn", "--config", config, *shell_order)
     assert r.code == 0, r.err
-    assert r.out.splitlines()[0].startswith("read 3 logins of 1 users from 3 files (3 lines), oldest first: "
+    assert r.out.splitlines()[0].startswith("read 3 logins of 1 user from 3 files (3 lines), oldest first: "
                                             f"{d}/auth.log.2.gz, {d}/auth.log.1, {d}/auth.log")
     with Store(str(tmp_path / "state.db")) as s:
         assert s.alert_count() == 0
@@ -129,6 +130,22 @@ def test_learn_with_a_missing_file_reads_the_others_and_exits_2(cli, tmp_path, c
     log = write(tmp_path / "auth.log", week_in_london())
     r = cli("learn", "--config", config, log, str(tmp_path / "gone.log"))
     assert r.code == 2 and r.err == f"authwatch: error: {tmp_path}/gone.log: no such file\n"
+
+
+def test_learn_counts_a_cut_off_gzip_file_as_read_in_part(cli, tmp_path, config):
+    whole = gzip.compress("".join(accepted(at(hours=h), "alice", "81.2.69.160") for h in range(2000)).encode())
+    (tmp_path / "auth.log.2.gz").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "auth.log.1.gz").write_text(accepted(at(days=90), "alice", "82.66.1.1"))  # plain, named .gz
+    r = cli("learn", "--config", config, str(tmp_path / "auth.log.2.gz"), str(tmp_path / "auth.log.1.gz"))
+    assert r.code == 2
+    summary, held = r.out.splitlines()
+    assert re.fullmatch(r"read ([1-9][\d,]*) logins of 1 user from 2 files \(\1 lines; 1 not read to the end\), "
+                        f"oldest first: {tmp_path}/auth.log.2.gz, {tmp_path}/auth.log.1.gz", summary), summary
+    assert held == f"history now holds 1 user in {tmp_path}/state.db"
+    assert r.err == (f"authwatch: error: {tmp_path}/auth.log.2.gz: cannot read: "
+                     "Compressed file ended before the end-of-stream marker was reached\n")
+    with Store(str(tmp_path / "state.db")) as s:
+        assert {r.value for r in s.history("alice")} == {"81.2.69.160", "82.66.1.1"}
 
 
 def test_history_table(cli, tmp_path, config):

@@ -166,6 +166,21 @@ def test_history_table(cli, tmp_path, config):
     assert cli("history", "nobody", "--config", config).out == "no history for nobody yet\n"
 
 
+def test_history_says_what_kind_of_address_has_no_place(cli, tmp_path, config):
+    log = write(tmp_path / "auth.log", [accepted(at(hours=i), "erin", ip) for i, ip in enumerate(
+        ["10.0.0.5", "127.0.0.1", "100.64.1.1", "fe80::1", "198.51.100.7", "8.8.8.8", "177.0.3.20"])])
+    cli("learn", "--config", config, log)
+    head, *rows = cli("history", "--config", config).out.splitlines()
+    ip, place, asn = (head.index(column) for column in ("IP", "PLACE", "ASN"))
+    places = {row[ip:place].strip(): row[place:asn].strip() for row in rows}
+    assert places == {"10.0.0.5": "private network", "127.0.0.1": "this machine (loopback)",
+                      "100.64.1.1": "carrier-grade NAT (shared address)", "fe80::1": "link-local network",
+                      "198.51.100.7": "reserved address (not routed on the internet)", "8.8.8.8": "",
+                      "177.0.3.20": "São Paulo, Brazil"}  # as replay says; 8.8.8.8: public, not in the database
+    networks = cli("history", "erin", "--kind", "network", "--config", config).out
+    assert "10.0.0.0/24      private network" in networks
+
+
 def test_trust(cli, tmp_path, config):
     assert cli("trust", "alice", "177.0.0.0/16", "--config", config).out == \
         "alice: 177.0.0.0/16 is trusted on every host with no end\n"

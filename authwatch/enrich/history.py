@@ -40,9 +40,9 @@ from datetime import datetime, timezone
 
 from authwatch.config import HistorySettings
 from authwatch.enrich import ipscope, travel
-from authwatch.enrich.geoip import ASN, LOCATION
 from authwatch.enrich.describe import place as _place
 from authwatch.enrich.failures import FailureWindow
+from authwatch.enrich.geoip import ASN, LOCATION
 from authwatch.enrich.trust import IP, KEY, Trusts
 from authwatch.event import Event, Geo, Spot, Travel
 from authwatch.store import HistoryChanges, Store

@@ -10,8 +10,10 @@ from datetime import datetime, timezone, tzinfo
 
 from authwatch import config, errors
 from authwatch.console import error, load_settings, parse_time, warn
+from authwatch.enrich import describe, ipscope
 from authwatch.enrich.trust import parse_target
 from authwatch.errors import UsageError
+from authwatch.event import Geo
 from authwatch.output import printable
 from authwatch.learning import learn
 from authwatch.sources.rotated import oldest_first
@@ -96,12 +98,17 @@ def _learn(args: argparse.Namespace) -> int:
         known = store.history_users()
     for w in learned.warnings:
         warn(w)
-    print(f"read {learned.logins:,} logins of {learned.users:,} users from {len(paths) - len(learned.failures):,} "
-          f"files ({learned.stats.lines:,} lines), oldest first: {', '.join(paths)}")
-    print(f"history now holds {known:,} users in {args.state or settings.state}")
+    cut = f"; {len(learned.failures):,} not read to the end" if learned.failures else ""
+    print(f"read {_count(learned.logins, 'login')} of {_count(learned.users, 'user')} from "
+          f"{_count(len(paths), 'file')} ({_count(learned.stats.lines, 'line')}{cut}), oldest first: {', '.join(paths)}")
+    print(f"history now holds {_count(known, 'user')} in {args.state or settings.state}")
     for f in learned.failures:
         error(f)
     return errors.USAGE if learned.failures else errors.OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -126,7 +133,7 @@ def _history(args: argparse.Namespace) -> int:
     head = ["USER", "HOST", "KIND", "VALUE", "PLACE / NAME", "ASN", "FIRST SEEN", "LAST SEEN", "COUNT"]
     table = [head] + [
         [printable(r.user, 32), printable(r.host or "*", 32), r.kind, printable(r.value, 64),
-         printable(r.label or "", 40), _asn(r, orgs), _when(r.first_seen, tz), _when(r.last_seen, tz),
+         _place(r), _asn(r, orgs), _when(r.first_seen, tz), _when(r.last_seen, tz),
          f"{r.count:,}"]
         for r in rows
     ]
@@ -137,6 +144,13 @@ def _history(args: argparse.Namespace) -> int:
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     return errors.OK
+
+
+def _place(r: HistoryRow) -> str:
+    """The place (or name) on record, else what kind of address it is ("private network")."""
+    if r.label or r.kind not in ("ip", "network"):
+        return printable(r.label or "", 40)
+    return describe.where(Geo(ipscope.scope(r.value.partition("/")[0]))) or ""
 
 
 def _asn(r: HistoryRow, orgs: dict) -> str:

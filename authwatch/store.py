@@ -147,6 +147,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE positions ADD COLUMN line INTEGER;
     """,
+    # 6: which GeoIP databases a user's logins were looked up in (bits:
+    # 1 City or Country, 2 ASN), whatever their addresses were: against this
+    # baseline a country or ASN is new (enrich/history.py). Before, it was
+    # having one on record.
+    """
+    ALTER TABLE history_users ADD COLUMN located INTEGER NOT NULL DEFAULT 0;
+    UPDATE history_users SET located =
+        EXISTS (SELECT 1 FROM history h WHERE h.host = history_users.host AND h.user = history_users.user
+                AND h.kind = 'country')
+        | 2 * EXISTS (SELECT 1 FROM history h WHERE h.host = history_users.host AND h.user = history_users.user
+                      AND h.kind = 'asn');
+    """,
 ]
 
 # Delivery states. `held`: over the rate limit, waiting for the digest;
@@ -189,7 +201,7 @@ class HistoryChanges(NamedTuple):
     """What the history enricher changed since its last save, written in the
     same transaction as the alerts and the position (see `enqueue`)."""
 
-    users: list[tuple]  # (host, user, first_seen, last_seen, logins, last_spot JSON)
+    users: list[tuple]  # (host, user, first_seen, last_seen, logins, last_spot JSON, located)
     entries: list[tuple]  # (host, user, kind, value, first_seen, last_seen, count, label, asn)
     expire_before: float | None = None  # delete entries last seen before this
     failures: list[tuple] | None = None  # a full snapshot of the failure counts, replacing the stored one
@@ -419,10 +431,11 @@ class Store:
         # Merged with what is stored (min/max), so two writers (the service
         # and `authwatch learn`) never undo each other.
         self.db.executemany(
-            "INSERT INTO history_users (host, user, first_seen, last_seen, logins, last_spot) VALUES (?, ?, ?, ?, ?, ?) "
+            "INSERT INTO history_users (host, user, first_seen, last_seen, logins, last_spot, located) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(host, user) DO UPDATE SET first_seen=min(first_seen, excluded.first_seen), "
             "last_seen=max(last_seen, excluded.last_seen), logins=max(logins, excluded.logins), "
-            "last_spot=coalesce(excluded.last_spot, last_spot)",
+            "last_spot=coalesce(excluded.last_spot, last_spot), located=located | excluded.located",
             c.users,
         )
         self.db.executemany(
@@ -440,10 +453,11 @@ class Store:
                                 c.failures)
 
     def user_history(self, host: str, user: str) -> tuple[tuple | None, list[HistoryRow]]:
-        """(first_seen, last_seen, logins, last_spot) of a user, or None, and their entries."""
+        """(first_seen, last_seen, logins, last_spot, located) of a user, or None, and their entries."""
         try:
             row = self.db.execute(
-                "SELECT first_seen, last_seen, logins, last_spot FROM history_users WHERE host=? AND user=?", (host, user)
+                "SELECT first_seen, last_seen, logins, last_spot, located FROM history_users WHERE host=? AND user=?",
+                (host, user),
             ).fetchone()
             entries = [HistoryRow(*r) for r in self.db.execute(
                 "SELECT host, user, kind, value, first_seen, last_seen, count, label, asn FROM history "

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from authwatch.deliver import inert
 from authwatch.deliver.inert import clean
+from authwatch.enrich.geoip import DBIP_CREDIT
 from authwatch.event import seen_by
 from authwatch.rules import DEFAULT_REASON, SEVERITIES
 from authwatch.store import Outgoing
@@ -364,8 +365,10 @@ def _when(value: Any, tz: tzinfo) -> str:
 
 def _footer(alert_id: str, geo: dict) -> str:
     footer = f"authwatch alert {alert_id}"
-    if geo.get("attribution"):
-        footer += f" · {clean(geo['attribution'], 120)}"
+    credit = geo.get("attribution")
+    if credit:
+        # authwatch's own credit line is shown as it is, so its link works; any other text is untrusted
+        footer += " · " + (DBIP_CREDIT if credit == DBIP_CREDIT else clean(credit, 120))
     return footer
 
 

@@ -95,13 +95,16 @@ class Enricher:
         return events
 
     def _login(self, e: Event) -> Event:
-        geo = None
+        geo, located = None, 0
         if e.ip:
-            geo = self.geoip.lookup(e.ip) if self.geoip is not None else Geo(ipscope.scope(e.ip))
+            if self.geoip is not None:
+                geo, located = self.geoip.lookup(e.ip), self.geoip.loaded
+            else:
+                geo = Geo(ipscope.scope(e.ip))
         key_name = None
         if e.key and self.keys is not None:
             key_name = self.keys.name(e.user, e.key, e.key_location)
-        found = self.history.login(e, geo, key_name)
+        found = self.history.login(e, geo, located, key_name)
         return e._replace(
             geo=geo,
             novelty=found.novelty,

@@ -38,6 +38,10 @@ CITY_NAMES = (
 ASN_NAMES = ("dbip-asn-lite.mmdb", "GeoLite2-ASN.mmdb", "GeoIP2-ASN.mmdb", "dbip-asn.mmdb")
 # A database is probed with these on opening, so a corrupt tree shows at once.
 _PROBES = ("8.8.8.8", "2001:4860:4860::8888")
+# Which databases an address was looked up in (GeoIP.loaded), as bits: history
+# calls a country (ASN) new only for a user with a login looked up in one.
+LOCATION = 1  # a City or Country database
+ASN = 2
 _CACHE = 65536  # addresses remembered (each lookup costs ~20 us uncached)
 _RECHECK_S = 60.0  # how often (wall clock) to look whether a database file was replaced
 
@@ -159,6 +163,11 @@ class GeoIP:
     @property
     def databases(self) -> list[Database]:
         return [db for db in self.dbs.values() if db is not None]
+
+    @property
+    def loaded(self) -> int:
+        """LOCATION | ASN: the databases open now."""
+        return (LOCATION if self.dbs["location"] is not None else 0) | (ASN if self.dbs["asn"] is not None else 0)
 
     def take_warnings(self) -> list[str]:
         out, self.warnings = self.warnings, []

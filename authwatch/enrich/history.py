@@ -8,9 +8,11 @@ is new, in this order: `first_login` (no login of this user before),
 it is empty when nothing is new. While a user is being learned (until both
 `learning_logins` logins and `learning_period` have passed since the first),
 `learning` stands in for the `new_*` flags: it appears only when something
-was new. An ASN or country is new only once the user has one on record (so
-adding a GeoIP database later does not make every login new). Entries not
-seen for `expire` are forgotten. Trusted sources (trust.py) are never new.
+was new. An ASN (country) is new only for a user with an earlier login looked
+up in an ASN (City or Country) database, whatever that login's address was:
+a user known from the LAN is told of the first login from abroad, but adding
+a database later does not make every login new. Entries not seen for
+`expire` are forgotten. Trusted sources (trust.py) are never new.
 
 All times are the events' own (log time), so replaying a log gives the same
 result on any day. A sighting counts only when it is later than the last one,
@@ -40,6 +42,7 @@ from authwatch.config import HistorySettings
 from authwatch.enrich import ipscope, travel
 from authwatch.enrich.describe import place as _place
 from authwatch.enrich.failures import FailureWindow
+from authwatch.enrich.geoip import ASN, LOCATION
 from authwatch.enrich.trust import IP, KEY, Trusts
 from authwatch.event import Event, Geo, Spot, Travel
 from authwatch.store import HistoryChanges, Store
@@ -52,12 +55,13 @@ _SOURCE_KINDS = ("ip", "network", "asn", "country")  # what a trusted address vo
 
 
 class _User:
-    __slots__ = ("first", "last", "logins", "spot", "spot_accuracy", "entries")
+    __slots__ = ("first", "last", "logins", "located", "spot", "spot_accuracy", "entries")
 
-    def __init__(self, first: float, last: float, logins: int):
+    def __init__(self, first: float, last: float, logins: int, located: int = 0):
         self.first = first
         self.last = last
         self.logins = logins
+        self.located = located  # geoip.LOCATION | ASN: the databases some login was looked up in
         self.spot: Spot | None = None
         self.spot_accuracy: int | None = None
         self.entries: dict[tuple[str, str], list] = {}  # (kind, value) -> [first, last, count, label, asn]
@@ -93,8 +97,10 @@ class History:
 
     # -- logins --------------------------------------------------------------
 
-    def login(self, e: Event, geo: Geo | None, key_name: str | None = None) -> Login:
-        """Record a login; return its novelty and any impossible travel."""
+    def login(self, e: Event, geo: Geo | None, located: int, key_name: str | None = None) -> Login:
+        """Record a login; return its novelty and any impossible travel.
+        `located`: the GeoIP databases (geoip.LOCATION | ASN) its address was
+        looked up in, or would have been were it public."""
         host = "" if self.fleet else (e.host or "")
         user = e.user or ""
         ts = e.time.timestamp()
@@ -110,24 +116,28 @@ class History:
         if ts > u.last or u.logins == 0:
             u.logins += 1
         u.first, u.last = min(u.first, ts), max(u.last, ts)
+        # An ASN or country is new only against a baseline: earlier logins looked up in its database.
+        asn_can_be_new = first_login or bool(u.located & ASN)
+        country_can_be_new = first_login or bool(u.located & LOCATION)
+        u.located |= located
 
         trusts = self._current_trusts()
         ip = e.ip or ""
         trusted_source = bool(ip) and trusts.covers(e.host, user, IP, ip, ts)
         place = _place(geo)
-        dims: list[tuple[str, str, str | None, int | None]] = []
+        dims: list[tuple[str, str, str | None, int | None, bool]] = []  # (kind, value, label, asn, new if unseen)
         if ip:
-            dims.append(("ip", ip, place, geo.asn if geo else None))
-            dims.append(("network", ipscope.network(ip), None, None))
+            dims.append(("ip", ip, place, geo.asn if geo else None, True))
+            dims.append(("network", ipscope.network(ip), None, None, True))
         if geo is not None and geo.asn is not None:
-            dims.append(("asn", str(geo.asn), geo.as_org, None))
+            dims.append(("asn", str(geo.asn), geo.as_org, None, asn_can_be_new))
         if geo is not None and geo.country_code:
-            dims.append(("country", geo.country_code, geo.country, None))
+            dims.append(("country", geo.country_code, geo.country, None, country_can_be_new))
         if e.key:
-            dims.append(("key", e.key, key_name, None))
+            dims.append(("key", e.key, key_name, None, True))
         new = []
-        for kind, value, label, asn in dims:
-            if self._see(u, host, user, kind, value, label, asn, ts, first_login):
+        for kind, value, label, asn, unseen_is_new in dims:
+            if self._see(u, host, user, kind, value, label, asn, ts, unseen_is_new):
                 if kind == "key":
                     if not trusts.covers(e.host, user, KEY, value, ts):
                         new.append("new_key")
@@ -139,13 +149,12 @@ class History:
         return Login(tuple(novelty), self._travel(u, e, geo, ts, place))
 
     def _see(self, u: _User, host: str, user: str, kind: str, value: str, label: str | None, asn: int | None,
-             ts: float, first_login: bool) -> bool:
+             ts: float, unseen_is_new: bool) -> bool:
         """Record one sighting; True if it is new."""
         key = (kind, value)
         entry = u.entries.get(key)
         if entry is None:
-            # An ASN or country is new only against a baseline of them.
-            new = first_login or kind not in ("asn", "country") or any(k == kind for k, _ in u.entries)
+            new = unseen_is_new
             u.entries[key] = [ts, ts, 1, label, asn]
         elif ts - entry[1] > self.expire:
             new = True
@@ -185,7 +194,7 @@ class History:
         row, entries = self.store.user_history(host, user)
         if row is None:
             return None
-        u = _User(row[0], row[1], row[2])
+        u = _User(row[0], row[1], row[2], row[4])
         if row[3]:
             u.spot, u.spot_accuracy = _spot_from_json(row[3])
         for r in entries:
@@ -221,7 +230,7 @@ class History:
         for host, user in self._dirty_users:
             u = self._users[(host, user)]
             spot = _spot_json(u.spot, u.spot_accuracy) if u.spot else None
-            users.append((host, user, u.first, u.last, u.logins, spot))
+            users.append((host, user, u.first, u.last, u.logins, spot, u.located))
         entries = []
         for host, user, kind, value in self._dirty_entries:
             first, last, count, label, asn = self._users[(host, user)].entries[(kind, value)]

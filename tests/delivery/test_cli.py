@@ -1,10 +1,15 @@
 """The delivery commands driven through the CLI: replay --notify, outbox,
 test-notify; against a real HTTP receiver."""
 
+import re
+
 import pytest
 
+from authwatch.enrich.geoip import DBIP_CREDIT
 from tests.conftest import FIXTURES
 from tests.delivery.servers import free_port
+from tests.loglines import accepted, at
+from tests.mmdbs import asn_db, city_db
 
 LOG = str(FIXTURES / "openssh-10-rfc3339.log")
 
@@ -35,6 +40,26 @@ def test_replay_notify_delivers_every_alert(cli, conf, receiver):
     assert titles[0] == "[authwatch] alice@web1 from 127.0.0.1 — first login"
     assert titles[-1] == "[authwatch] root@web1 from 203.0.113.9 — first login"
     assert len(set(titles)) < len(titles)  # later logins of the same users are not "first" any more
+
+
+@pytest.mark.parametrize("city_type, asn_type, credit", [
+    ("DBIP-City-Lite", "DBIP-ASN-Lite (compat=GeoLite2-ASN)", " · " + DBIP_CREDIT),
+    ("GeoLite2-City", "GeoLite2-ASN", ""),  # MaxMind's licence asks for no credit in messages
+])
+def test_a_message_showing_db_ip_data_credits_db_ip_in_its_footer(cli, receiver, tmp_path, city_type, asn_type,
+                                                                    credit):
+    city, asn = city_db(tmp_path / "city.mmdb", db_type=city_type), asn_db(tmp_path / "asn.mmdb", db_type=asn_type)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"state: {tmp_path / 'state.db'}\ngeoip: {{city: {city}, asn: {asn}}}\n"
+                      f"targets:\n  hook: 'json://127.0.0.1:{receiver.port}/x'\n")
+    log = tmp_path / "auth.log"
+    log.write_text(accepted(at(0), "alice", "177.0.3.20") + accepted(at(1), "alice", "10.0.0.5"))
+    r = cli("replay", "--notify", "--config", str(config), str(log))
+    assert r.code == 0, r.err
+    brazil, lan = (q.json()["message"] for q in receiver.wait_for(2))
+    assert "São Paulo, Brazil (BR)" in brazil
+    assert re.search(r"\nauthwatch alert [0-9a-f]{32}(.*)$", brazil).group(1) == credit
+    assert re.search(r"\nauthwatch alert [0-9a-f]{32}(.*)$", lan).group(1) == ""  # no DB-IP data shown
 
 
 def test_replay_notify_reports_what_did_not_get_through(cli, conf, receiver, tmp_path):

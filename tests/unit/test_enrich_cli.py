@@ -4,6 +4,7 @@ through the command line."""
 import gzip
 import json
 import os
+import re
 
 import jsonschema
 import pytest
@@ -83,6 +84,14 @@ def test_replay_without_geoip_still_labels_scopes_and_tracks_history(cli, tmp_pa
     assert "IP Geolocation" not in cli("replay", log).out
 
 
+def test_a_user_known_only_from_the_lan_is_told_of_a_new_country(cli, tmp_path, config):
+    log = write(tmp_path / "auth.log", [accepted(at(days=d), "erin", "10.0.0.5") for d in range(3)] + [
+        accepted(at(days=3), "erin", "177.0.3.20")])
+    brazil = cli("replay", "--json", "--config", config, log).json()[-1]
+    assert brazil["novelty"] == ["new_ip", "new_network", "new_asn", "new_country"]
+    assert "first login from Brazil for erin" in brazil["alert"]["reasons"]
+
+
 def test_a_configured_but_broken_database_is_one_warning(cli, tmp_path):
     (tmp_path / "bad.mmdb").write_bytes(b"not a database")
     c = tmp_path / "c.yaml"
@@ -102,7 +111,7 @@ def test_learn_reads_rotated_sets_oldest_first_and_sends_nothing(cli, tmp_path, 
     shell_order = [str(d / n) for n in ("auth.log", "auth.log.1", "auth.log.2.gz")]
     r = cli("learn", "--config", config, *shell_order)
     assert r.code == 0, r.err
-    assert r.out.splitlines()[0].startswith("read 3 logins of 1 users from 3 files (3 lines), oldest first: "
+    assert r.out.splitlines()[0].startswith("read 3 logins of 1 user from 3 files (3 lines), oldest first: "
                                             f"{d}/auth.log.2.gz, {d}/auth.log.1, {d}/auth.log")
     with Store(str(tmp_path / "state.db")) as s:
         assert s.alert_count() == 0
@@ -123,6 +132,22 @@ def test_learn_with_a_missing_file_reads_the_others_and_exits_2(cli, tmp_path, c
     assert r.code == 2 and r.err == f"authwatch: error: {tmp_path}/gone.log: no such file\n"
 
 
+def test_learn_counts_a_cut_off_gzip_file_as_read_in_part(cli, tmp_path, config):
+    whole = gzip.compress("".join(accepted(at(hours=h), "alice", "81.2.69.160") for h in range(2000)).encode())
+    (tmp_path / "auth.log.2.gz").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "auth.log.1.gz").write_text(accepted(at(days=90), "alice", "82.66.1.1"))  # plain, named .gz
+    r = cli("learn", "--config", config, str(tmp_path / "auth.log.2.gz"), str(tmp_path / "auth.log.1.gz"))
+    assert r.code == 2
+    summary, held = r.out.splitlines()
+    assert re.fullmatch(r"read ([1-9][\d,]*) logins of 1 user from 2 files \(\1 lines; 1 not read to the end\), "
+                        f"oldest first: {tmp_path}/auth.log.2.gz, {tmp_path}/auth.log.1.gz", summary), summary
+    assert held == f"history now holds 1 user in {tmp_path}/state.db"
+    assert r.err == (f"authwatch: error: {tmp_path}/auth.log.2.gz: cannot read: "
+                     "Compressed file ended before the end-of-stream marker was reached\n")
+    with Store(str(tmp_path / "state.db")) as s:
+        assert {r.value for r in s.history("alice")} == {"81.2.69.160", "82.66.1.1"}
+
+
 def test_history_table(cli, tmp_path, config):
     log = write(tmp_path / "auth.log", week_in_london() + [
         accepted(at(days=3), "bob", "2a02:cf40::7"), accepted(at(days=3), "evil\x1b[31m", "10.0.0.1")])
@@ -139,6 +164,21 @@ def test_history_table(cli, tmp_path, config):
     (row,) = [json.loads(line) for line in cli("history", "bob", "--json", "--config", config).out.splitlines()]
     assert row["value"] == "2a02:cf40::7" and row["first_seen"] == "2026-11-05T09:00:00+00:00"
     assert cli("history", "nobody", "--config", config).out == "no history for nobody yet\n"
+
+
+def test_history_says_what_kind_of_address_has_no_place(cli, tmp_path, config):
+    log = write(tmp_path / "auth.log", [accepted(at(hours=i), "erin", ip) for i, ip in enumerate(
+        ["10.0.0.5", "127.0.0.1", "100.64.1.1", "fe80::1", "198.51.100.7", "8.8.8.8", "177.0.3.20"])])
+    cli("learn", "--config", config, log)
+    head, *rows = cli("history", "--config", config).out.splitlines()
+    ip, place, asn = (head.index(column) for column in ("IP", "PLACE", "ASN"))
+    places = {row[ip:place].strip(): row[place:asn].strip() for row in rows}
+    assert places == {"10.0.0.5": "private network", "127.0.0.1": "this machine (loopback)",
+                      "100.64.1.1": "carrier-grade NAT (shared address)", "fe80::1": "link-local network",
+                      "198.51.100.7": "reserved address (not routed on the internet)", "8.8.8.8": "",
+                      "177.0.3.20": "São Paulo, Brazil"}  # as replay says; 8.8.8.8: public, not in the database
+    networks = cli("history", "erin", "--kind", "network", "--config", config).out
+    assert "10.0.0.0/24      private network" in networks
 
 
 def test_trust(cli, tmp_path, config):

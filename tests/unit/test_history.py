@@ -5,7 +5,9 @@ from datetime import timedelta
 
 import pytest
 
+from authwatch import store as store_module
 from authwatch.config import HistorySettings
+from authwatch.enrich.geoip import ASN, LOCATION
 from authwatch.enrich.history import History
 from authwatch.enrich.trust import Trusts, parse_target
 from authwatch.event import Event, Geo
@@ -20,6 +22,7 @@ SAO_PAULO = Geo("public", "BR", "Brazil", "São Paulo", -23.5475, -46.6361, 50, 
 PRIVATE = Geo("private")
 KEY_A = "SHA256:" + "A" * 43
 KEY_B = "SHA256:" + "B" * 43
+BOTH = LOCATION | ASN  # looked up in a City and an ASN database
 NO_LEARNING = HistorySettings(learning_logins=0, learning_period=timedelta(0))
 
 
@@ -43,99 +46,147 @@ def save(h, store):
     h.saved(c)
 
 
-def learned(store, settings=HistorySettings(), **kw):
+def learned(store, settings=None, **kw):
     """A History where alice has logged in from London with KEY_A for a week."""
-    h = History(store, settings)
+    h = History(store, settings or HistorySettings())
     for day in range(8):
-        h.login(login(at(days=day), key=KEY_A, **kw), LONDON)
+        h.login(login(at(days=day), key=KEY_A, **kw), LONDON, BOTH)
     return h
 
 
 def test_first_login_then_learning_then_nothing_new(store):
     h = History(store, HistorySettings())
-    assert h.login(login(at(0)), LONDON).novelty == ("first_login", "learning")
-    assert h.login(login(at(1)), LONDON).novelty == ()
-    assert h.login(login(at(2), ip="177.0.0.9"), SAO_PAULO).novelty == ("learning",)
+    assert h.login(login(at(0)), LONDON, BOTH).novelty == ("first_login", "learning")
+    assert h.login(login(at(1)), LONDON, BOTH).novelty == ()
+    assert h.login(login(at(2), ip="177.0.0.9"), SAO_PAULO, BOTH).novelty == ("learning",)
 
 
 def test_after_learning_each_new_thing_is_named(store):
     h = learned(store)
-    assert h.login(login(at(days=9), key=KEY_A), LONDON).novelty == ()
-    assert h.login(login(at(days=9, hours=1), ip="81.2.69.161", key=KEY_A), LONDON_2).novelty == ("new_ip",)
-    assert h.login(login(at(days=9, hours=2), ip="82.66.1.1", key=KEY_A), PARIS).novelty == (
+    assert h.login(login(at(days=9), key=KEY_A), LONDON, BOTH).novelty == ()
+    assert h.login(login(at(days=9, hours=1), ip="81.2.69.161", key=KEY_A), LONDON_2, BOTH).novelty == ("new_ip",)
+    assert h.login(login(at(days=9, hours=2), ip="82.66.1.1", key=KEY_A), PARIS, BOTH).novelty == (
         "new_ip", "new_network", "new_asn", "new_country")
-    assert h.login(login(at(days=9, hours=3), key=KEY_B), LONDON).novelty == ("new_key",)
-    assert h.login(login(at(days=9, hours=4), ip="2a02:cf40::1"), None).novelty == ("new_ip", "new_network")
+    assert h.login(login(at(days=9, hours=3), key=KEY_B), LONDON, BOTH).novelty == ("new_key",)
+    unknown = Geo("public")  # an address the databases do not know
+    assert h.login(login(at(days=9, hours=4), ip="2a02:cf40::1"), unknown, BOTH).novelty == ("new_ip", "new_network")
 
 
 def test_learning_needs_both_the_logins_and_the_days(store):
     h = History(store, HistorySettings(learning_logins=3, learning_period=timedelta(days=2)))
     for i in range(5):  # five logins within an hour: not two days yet
-        h.login(login(at(hours=i / 10)), LONDON)
-    assert h.login(login(at(hours=1), ip="82.66.1.1"), PARIS).novelty == ("learning",)
+        h.login(login(at(hours=i / 10)), LONDON, BOTH)
+    assert h.login(login(at(hours=1), ip="82.66.1.1"), PARIS, BOTH).novelty == ("learning",)
     h2 = History(store, HistorySettings(learning_logins=3, learning_period=timedelta(days=2)))
-    h2.login(login(at(0), user="bob"), LONDON)
-    assert h2.login(login(at(days=3), user="bob", ip="82.66.1.1"), PARIS).novelty == ("learning",)  # 2 logins
-    h2.login(login(at(days=3, hours=1), user="bob"), LONDON)
-    assert h2.login(login(at(days=3, hours=2), user="bob", ip="177.0.0.1"), SAO_PAULO).novelty == (
+    h2.login(login(at(0), user="bob"), LONDON, BOTH)
+    assert h2.login(login(at(days=3), user="bob", ip="82.66.1.1"), PARIS, BOTH).novelty == ("learning",)  # 2 logins
+    h2.login(login(at(days=3, hours=1), user="bob"), LONDON, BOTH)
+    assert h2.login(login(at(days=3, hours=2), user="bob", ip="177.0.0.1"), SAO_PAULO, BOTH).novelty == (
         "new_ip", "new_network", "new_asn", "new_country")
 
 
 def test_without_learning_a_first_login_is_new_in_everything(store):
     h = History(store, NO_LEARNING)
-    assert h.login(login(at(0), key=KEY_A), LONDON).novelty == (
+    assert h.login(login(at(0), key=KEY_A), LONDON, BOTH).novelty == (
         "first_login", "new_ip", "new_network", "new_asn", "new_country", "new_key")
 
 
 def test_asn_and_country_are_new_only_against_a_baseline(store):
     h = History(store, NO_LEARNING)
-    h.login(login(at(0)), None)  # no GeoIP database then
-    assert h.login(login(at(1)), LONDON).novelty == ()  # GeoIP added: the same address is not news
-    assert h.login(login(at(2), ip="82.66.1.1"), PARIS).novelty == ("new_ip", "new_network", "new_asn", "new_country")
+    h.login(login(at(0)), Geo("public"), 0)  # no GeoIP database then
+    assert h.login(login(at(1)), LONDON, BOTH).novelty == ()  # GeoIP added: the same address is not news
+    assert h.login(login(at(2), ip="82.66.1.1"), PARIS, BOTH).novelty == ("new_ip", "new_network", "new_asn", "new_country")
+
+
+def test_a_database_added_later_makes_no_country_new_after_private_logins(store):
+    h = History(store, NO_LEARNING)
+    h.login(login(at(0), ip="10.0.0.5"), PRIVATE, 0)  # no GeoIP database then
+    assert h.login(login(at(1), ip="177.0.3.20"), SAO_PAULO, BOTH).novelty == ("new_ip", "new_network")
+
+
+def test_logins_from_the_lan_are_a_baseline_when_a_database_was_loaded(store):
+    """erin only ever logged in from the LAN: her first login from abroad is a
+    new country and a new ASN, not only a new address."""
+    h = History(store, NO_LEARNING)
+    h.login(login(at(0), user="erin", ip="10.0.0.5"), PRIVATE, BOTH)
+    h.login(login(at(1), user="erin", ip="10.0.0.5"), PRIVATE, BOTH)
+    assert h.login(login(at(2), user="erin", ip="177.0.3.20"), SAO_PAULO, BOTH).novelty == (
+        "new_ip", "new_network", "new_asn", "new_country")
+    h.login(login(at(0), user="frank", ip="100.64.1.1"), Geo("cgnat"), BOTH)
+    h.login(login(at(1), user="frank", ip="198.51.100.7"), Geo("public"), BOTH)  # not in the database
+    save(h, store)  # and the baseline survives a restart
+    again = History(store, NO_LEARNING)
+    assert again.login(login(at(2), user="frank", ip="177.0.3.20"), SAO_PAULO, BOTH).novelty == (
+        "new_ip", "new_network", "new_asn", "new_country")
+
+
+def test_the_baseline_is_per_database(store):
+    h = History(store, NO_LEARNING)
+    h.login(login(at(0), ip="10.0.0.5"), PRIVATE, LOCATION)  # a City database, no ASN one yet
+    assert h.login(login(at(1), ip="177.0.3.20"), SAO_PAULO, BOTH).novelty == ("new_ip", "new_network", "new_country")
 
 
 def test_private_addresses_count_as_addresses_only(store):
     h = History(store, NO_LEARNING)
-    h.login(login(at(0), ip="10.0.0.5"), PRIVATE)
-    assert h.login(login(at(1), ip="10.0.0.6"), PRIVATE).novelty == ("new_ip",)
-    assert h.login(login(at(2), ip="10.0.1.6"), PRIVATE).novelty == ("new_ip", "new_network")
+    h.login(login(at(0), ip="10.0.0.5"), PRIVATE, BOTH)
+    assert h.login(login(at(1), ip="10.0.0.6"), PRIVATE, BOTH).novelty == ("new_ip",)
+    assert h.login(login(at(2), ip="10.0.1.6"), PRIVATE, BOTH).novelty == ("new_ip", "new_network")
+
+
+def test_a_store_from_before_the_baseline_keeps_it(tmp_path, monkeypatch):
+    """A state file written before logins recorded their databases: a user with
+    a country (ASN) on record has that baseline after the upgrade."""
+    path = str(tmp_path / "state.db")
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:5])
+    with Store(path) as old:
+        old.db.execute("INSERT INTO history_users VALUES ('web1', 'alice', 0, 0, 1, NULL), ('web1', 'bob', 0, 0, 1, NULL)")
+        old.db.executemany("INSERT INTO history VALUES ('web1', ?, ?, ?, 0, 0, 1, NULL, NULL)", [
+            ("alice", "ip", "81.2.69.160"), ("alice", "country", "GB"), ("alice", "asn", "20712"),
+            ("bob", "ip", "10.0.0.5")])
+        old.db.commit()
+    monkeypatch.undo()
+    with Store(path) as s:
+        h = History(s, NO_LEARNING)
+        assert h.login(login(at(1), ip="82.66.1.1"), PARIS, BOTH).novelty == (
+            "new_ip", "new_network", "new_asn", "new_country")
+        assert h.login(login(at(1), user="bob", ip="82.66.1.1"), PARIS, BOTH).novelty == ("new_ip", "new_network")
 
 
 def test_entries_expire(store):
     h = History(store, HistorySettings(expire=timedelta(days=30), learning_logins=0, learning_period=timedelta(0)))
-    h.login(login(at(0)), LONDON)
-    h.login(login(at(days=10), ip="82.66.1.1"), PARIS)
-    h.login(login(at(days=20)), LONDON)
-    assert h.login(login(at(days=45)), LONDON).novelty == ()  # last seen 25 days before
-    assert h.login(login(at(days=41), ip="82.66.1.1"), PARIS).novelty == (  # last seen 31 days before
+    h.login(login(at(0)), LONDON, BOTH)
+    h.login(login(at(days=10), ip="82.66.1.1"), PARIS, BOTH)
+    h.login(login(at(days=20)), LONDON, BOTH)
+    assert h.login(login(at(days=45)), LONDON, BOTH).novelty == ()  # last seen 25 days before
+    assert h.login(login(at(days=41), ip="82.66.1.1"), PARIS, BOTH).novelty == (  # last seen 31 days before
         "new_ip", "new_network", "new_asn", "new_country")
 
 
 def test_expired_entries_are_deleted_from_the_store(store):
     h = History(store, HistorySettings(expire=timedelta(days=30)))
-    h.login(login(at(0), ip="82.66.1.1"), PARIS)
+    h.login(login(at(0), ip="82.66.1.1"), PARIS, BOTH)
     save(h, store)
     assert [r.value for r in store.history("alice")] == ["82.66.1.1"]
-    h.login(login(at(days=40)), LONDON)
+    h.login(login(at(days=40)), LONDON, BOTH)
     save(h, store)
     assert [r.value for r in store.history("alice")] == ["81.2.69.160"]
 
 
 def test_host_scope_and_fleet_scope(store):
     per_host = History(store, NO_LEARNING)
-    per_host.login(login(at(0), host="web1"), LONDON)
-    assert per_host.login(login(at(1), host="web2"), LONDON).novelty[0] == "first_login"
+    per_host.login(login(at(0), host="web1"), LONDON, BOTH)
+    assert per_host.login(login(at(1), host="web2"), LONDON, BOTH).novelty[0] == "first_login"
     fleet = History(store, HistorySettings(scope="fleet", learning_logins=0, learning_period=timedelta(0)))
-    fleet.login(login(at(0), user="carol", host="web1"), LONDON)
-    assert fleet.login(login(at(1), user="carol", host="web2"), LONDON).novelty == ()
-    assert fleet.login(login(at(2), user="carol", host="web3", ip="82.66.1.1"), PARIS).novelty[0] == "new_ip"
+    fleet.login(login(at(0), user="carol", host="web1"), LONDON, BOTH)
+    assert fleet.login(login(at(1), user="carol", host="web2"), LONDON, BOTH).novelty == ()
+    assert fleet.login(login(at(2), user="carol", host="web3", ip="82.66.1.1"), PARIS, BOTH).novelty[0] == "new_ip"
 
 
 def test_reading_the_same_logins_twice_counts_them_once(store):
     h = History(store, HistorySettings())
     for _ in range(2):
         for day in range(3):
-            h.login(login(at(days=day)), LONDON)
+            h.login(login(at(days=day)), LONDON, BOTH)
     save(h, store)
     (row,) = store.history("alice")
     assert row.count == 3 and row.first_seen == at(0).timestamp() and row.last_seen == at(days=2).timestamp()
@@ -146,14 +197,14 @@ def test_history_survives_a_restart_and_the_cache_reloads_from_the_store(store, 
     monkeypatch.setattr("authwatch.enrich.history.MAX_USERS", 4)
     h = learned(store)
     for i in range(10):  # push alice out of the cache
-        h.login(login(at(days=8), user=f"u{i}"), LONDON)
+        h.login(login(at(days=8), user=f"u{i}"), LONDON, BOTH)
         save(h, store)
     assert ("web1", "alice") not in h._users
-    assert h.login(login(at(days=9), key=KEY_A), LONDON).novelty == ()
+    assert h.login(login(at(days=9), key=KEY_A), LONDON, BOTH).novelty == ()
     save(h, store)
     again = History(store, HistorySettings())
-    assert again.login(login(at(days=10), key=KEY_A), LONDON).novelty == ()
-    assert again.login(login(at(days=10, hours=1), ip="82.66.1.1", key=KEY_A), PARIS).novelty == (
+    assert again.login(login(at(days=10), key=KEY_A), LONDON, BOTH).novelty == ()
+    assert again.login(login(at(days=10, hours=1), ip="82.66.1.1", key=KEY_A), PARIS, BOTH).novelty == (
         "new_ip", "new_network", "new_asn", "new_country")
 
 
@@ -161,7 +212,7 @@ def test_unsaved_users_are_never_evicted(store, monkeypatch):
     monkeypatch.setattr("authwatch.enrich.history.MAX_USERS", 4)
     h = History(store, NO_LEARNING)
     for i in range(10):
-        h.login(login(at(0), user=f"u{i}"), LONDON)
+        h.login(login(at(0), user=f"u{i}"), LONDON, BOTH)
     c = h.changes()
     assert len(c.users) == 10 and len(c.entries) == 40  # nothing lost before the save
 
@@ -174,8 +225,8 @@ def test_trusted_addresses_networks_and_keys_are_not_new(store):
     store.add_trust("", "alice", *parse_target("82.66.0.0/16"), None)
     store.add_trust("", "alice", *parse_target(KEY_B), None)
     h._trusts = Trusts(store.trusts())
-    assert h.login(login(at(days=9), ip="82.66.1.1", key=KEY_B), PARIS).novelty == ()
-    assert h.login(login(at(days=9, hours=1), ip="177.0.0.1", key=KEY_B), SAO_PAULO).novelty == (
+    assert h.login(login(at(days=9), ip="82.66.1.1", key=KEY_B), PARIS, BOTH).novelty == ()
+    assert h.login(login(at(days=9, hours=1), ip="177.0.0.1", key=KEY_B), SAO_PAULO, BOTH).novelty == (
         "new_ip", "new_network", "new_asn", "new_country")
 
 
@@ -185,9 +236,9 @@ def test_trust_ends_and_can_be_for_one_host(store):
         TrustRow("", "alice", "ip", "82.66.1.1/32", at(days=9, hours=1).timestamp(), 0),
         TrustRow("web2", "alice", "ip", "177.0.0.0/16", None, 0),
     ])
-    assert h.login(login(at(days=9), ip="82.66.1.1"), PARIS).novelty == ()
-    assert h.login(login(at(days=9, hours=2), ip="82.66.1.1"), PARIS).novelty == ()  # known by now anyway
-    assert h.login(login(at(days=9, hours=3), ip="177.0.0.1"), SAO_PAULO).novelty[0] == "new_ip"  # web1
+    assert h.login(login(at(days=9), ip="82.66.1.1"), PARIS, BOTH).novelty == ()
+    assert h.login(login(at(days=9, hours=2), ip="82.66.1.1"), PARIS, BOTH).novelty == ()  # known by now anyway
+    assert h.login(login(at(days=9, hours=3), ip="177.0.0.1"), SAO_PAULO, BOTH).novelty[0] == "new_ip"  # web1
 
 
 def test_trust_targets_are_checked():
@@ -214,38 +265,38 @@ def test_an_ipv4_login_never_matches_an_ipv6_trust(store):
 
 def test_impossible_travel_between_consecutive_located_logins(store):
     h = History(store, HistorySettings())
-    h.login(login(at(0)), LONDON)
-    h.login(login(at(hours=0.5), ip="10.0.0.1"), PRIVATE)  # no location: skipped over
-    found = h.login(login(at(hours=1), ip="177.0.0.9"), SAO_PAULO)
+    h.login(login(at(0)), LONDON, BOTH)
+    h.login(login(at(hours=0.5), ip="10.0.0.1"), PRIVATE, BOTH)  # no location: skipped over
+    found = h.login(login(at(hours=1), ip="177.0.0.9"), SAO_PAULO, BOTH)
     t = found.travel
     assert t is not None
     assert (t.start.ip, t.start.place, t.end.ip, t.end.place) == ("81.2.69.160", "London, United Kingdom",
                                                                  "177.0.0.9", "São Paulo, Brazil")
     assert 9_400 - 60 - 5 < t.km < 9_500 - 60  # ~9,490 km, less 10 + 50 km of accuracy
     assert t.kmh == t.km  # in one hour
-    assert h.login(login(at(hours=20), ip="177.0.0.9"), SAO_PAULO).travel is None  # standing still
+    assert h.login(login(at(hours=20), ip="177.0.0.9"), SAO_PAULO, BOTH).travel is None  # standing still
 
 
 def test_possible_travel_and_fuzzy_neighbours_are_not_flagged(store):
     h = History(store, HistorySettings())
-    h.login(login(at(0)), LONDON)
-    assert h.login(login(at(hours=2), ip="82.66.1.1"), PARIS).travel is None  # 344 km in 2 h
+    h.login(login(at(0)), LONDON, BOTH)
+    assert h.login(login(at(hours=2), ip="82.66.1.1"), PARIS, BOTH).travel is None  # 344 km in 2 h
     near = Geo("public", "FR", "France", "Paris", 48.9, 2.5, 20, 12322, "Free SAS")
-    assert h.login(login(at(hours=2, days=0) + timedelta(seconds=1), ip="82.66.1.2"), near).travel is None
+    assert h.login(login(at(hours=2, days=0) + timedelta(seconds=1), ip="82.66.1.2"), near, BOTH).travel is None
 
 
 def test_the_speed_limit_is_configurable(store):
     slow = History(store, HistorySettings(max_kmh=100))
-    slow.login(login(at(0)), LONDON)
-    t = slow.login(login(at(hours=2), ip="82.66.1.1"), PARIS).travel
+    slow.login(login(at(0)), LONDON, BOTH)
+    t = slow.login(login(at(hours=2), ip="82.66.1.1"), PARIS, BOTH).travel
     assert t is not None and 100 < t.kmh < 200
 
 
 def test_the_last_location_survives_a_restart(store):
     h = History(store, HistorySettings())
-    h.login(login(at(0)), LONDON)
+    h.login(login(at(0)), LONDON, BOTH)
     save(h, store)
-    assert History(store, HistorySettings()).login(login(at(hours=1), ip="177.0.0.9"), SAO_PAULO).travel
+    assert History(store, HistorySettings()).login(login(at(hours=1), ip="177.0.0.9"), SAO_PAULO, BOTH).travel
 
 
 # -- failures before a login ----------------------------------------------------------
@@ -329,7 +380,7 @@ class _Enricher:
 
     def __call__(self, e):
         if e.kind == "login":
-            self.history.login(e, LONDON)
+            self.history.login(e, LONDON, BOTH)
         return e
 
     def changes(self, final=False):

@@ -127,6 +127,7 @@ def _scan(args: argparse.Namespace) -> int:
         return errors.OK  # another run or scan is at work: leave it to that one
     try:
         service.scan()
+        delivery.following(service.log_sources)
         report = delivery.run_once(time.time() + SCAN_DELIVERY, retry_now=args.user)
     finally:
         service.close()

@@ -8,6 +8,7 @@ the other targets.
     delivery = Delivery(settings, store_path)   # ConfigError if a target URL is unusable
     delivery.start()          # one daemon thread per target, and one for health checks
     delivery.wake()           # after enqueue: look now (otherwise due times and a 60 s poll)
+    delivery.following(keys)  # the log sources followed now (the service says so): checked for silence
     delivery.stop(timeout)    # clean stop; a call still in flight after `timeout` is abandoned
     report = delivery.run_once(deadline)   # cron (`scan`), `replay --notify`: deliver what is due
     report.undelivered        # alerts still waiting: `scan` exits 1 when this is not 0
@@ -45,7 +46,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from authwatch.alert import Alert
@@ -90,6 +91,7 @@ class Delivery:
         self._woken: list[threading.Event] = []
         self._threads: list[threading.Thread] = []
         self._pruned_at = 0.0
+        self._sources: frozenset[str] = frozenset()
 
     # -- the service ----------------------------------------------------------
 
@@ -110,6 +112,13 @@ class Delivery:
         """New alerts were queued: every worker looks now."""
         for woken in self._woken:
             woken.set()
+
+    def following(self, sources: Iterable[str]) -> None:
+        """The log files and journals followed now, as their keys in the
+        store's positions (the service tells at the start and at each change):
+        `source_silent_after` looks at these only, not at a source no longer
+        configured nor at the hook's spool or ~/.ssh_logins."""
+        self._sources = frozenset(sources)
 
     def stop(self, timeout: float) -> None:
         """Stop the workers, waiting at most `timeout` seconds for calls in flight."""
@@ -226,7 +235,7 @@ class Delivery:
             log.error("%d alerts waited for targets that are no longer configured; marked dead "
                       "(authwatch outbox shows them)", abandoned)
         queued = [health.check_heartbeat(store, self.settings, now)]
-        queued += health.check_silent_sources(store, self.settings, now)
+        queued += health.check_silent_sources(store, self.settings, now, self._sources)
         if now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
             store.prune(now - self.settings.delivery.keep)

@@ -14,7 +14,10 @@ recipients are read from the headers, never passed as arguments. authwatch
 hands over the message it composed (`mail.compose`) as a `message/rfc822`
 attachment; any other caller's title and body become a plain-text mail. A
 non-zero exit, a program that cannot be run, or one still running after
-`?timeout=` seconds (default 10) is a failure, with the program's own words.
+`?timeout=` seconds (default 10) is a failure, with the program's own words:
+logged to Apprise's log as one warning, `sendmail: /usr/sbin/sendmail exited
+with status 75: ...` (what `SendmailTarget` reports), rather than raised,
+which Apprise would show as its wrapper class's exception.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from apprise.decorators import notify
+from apprise.logger import logger as apprise_log
 
 from authwatch.deliver.mail import local_domain
 
 DEFAULT_BIN = "/usr/sbin/sendmail"
 DEFAULT_TIMEOUT = 10.0
 SCHEME = "sendmail"
+ERROR_PREFIX = "sendmail: "  # begins the warning logged when sendmail fails
 
 
 class SendmailError(Exception):
@@ -57,7 +62,11 @@ def send(body: str, title: str, notify_type: str, *args: Any, meta: dict | None 
     del mail["From"], mail["To"]
     mail["From"] = qsd.get("from") or f"authwatch@{local_domain()}"
     mail["To"] = ", ".join(recipients(meta))
-    run(qsd.get("bin") or DEFAULT_BIN, mail.as_bytes(), float(qsd.get("timeout") or DEFAULT_TIMEOUT))
+    try:
+        run(qsd.get("bin") or DEFAULT_BIN, mail.as_bytes(), float(qsd.get("timeout") or DEFAULT_TIMEOUT))
+    except SendmailError as e:
+        apprise_log.warning("%s%s", ERROR_PREFIX, e)
+        return False
     return True
 
 

@@ -115,10 +115,13 @@ class AppriseTarget(Target):
                                       notify_type=message.notify_type, attach=self._attachments(message),
                                       log_level=logging.DEBUG)
         if not result:
-            raise DeliveryError(self.scrub(_apprise_error(result)))
+            raise DeliveryError(self.scrub(self._error(result)))
 
     def _attachments(self, message: Message) -> Any:
         return None
+
+    def _error(self, result: Any) -> str:
+        return _apprise_error(result)
 
 
 class SendmailTarget(AppriseTarget):
@@ -126,6 +129,15 @@ class SendmailTarget(AppriseTarget):
 
     def _attachments(self, message: Message) -> Any:
         return AttachMemory(content=mail.compose(message).as_bytes(), name="alert.eml", mimetype="message/rfc822")
+
+    def _error(self, result: Any) -> str:
+        """The plugin's own warning (`sendmail: PROGRAM exited with status
+        75: ...`) without Apprise's "Failed to send ..." beside it."""
+        for service in result:
+            for entry in service.logs():
+                if entry.message.startswith(sendmail.ERROR_PREFIX):
+                    return " ".join(entry.message.split())[:1000]
+        return _apprise_error(result)
 
 
 class SmtpTarget(Target):

@@ -23,6 +23,9 @@ which Apprise would show as its wrapper class's exception.
 from __future__ import annotations
 
 import email
+import os
+import shutil
+import stat
 import subprocess
 from email import policy
 from email.message import EmailMessage
@@ -77,6 +80,22 @@ def recipients(meta: dict) -> list[str]:
     found += [p for p in (meta.get("fullpath") or "").split("/") if p]
     found += [a.strip() for a in ((meta.get("qsd") or {}).get("to") or "").split(",") if a.strip()]
     return found or ["root"]
+
+
+def problem(program: str) -> str | None:
+    """Why `program` cannot be run as sendmail (for `authwatch check`), or
+    None. A bare name is looked for in PATH, as running it would."""
+    if "/" not in program:
+        return None if shutil.which(program) else f"{program} is not found in PATH"
+    try:
+        st = os.stat(program)
+    except OSError as e:
+        return f"{program}: {e.strerror or e}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{program} is not a program (not a regular file)"
+    if not st.st_mode & 0o111 or not os.access(program, os.X_OK):  # root may "access" a file no x bit allows
+        return f"{program} is not executable (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
 
 
 def run(program: str, message: bytes, timeout: float) -> None:

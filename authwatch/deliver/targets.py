@@ -127,6 +127,11 @@ class AppriseTarget(Target):
 class SendmailTarget(AppriseTarget):
     """sendmail:// with the mail composed here, handed over as message/rfc822."""
 
+    def __init__(self, name: str, url: str, timeout: float, rate_limit: int, plugin: Any):
+        super().__init__(name, url, timeout, rate_limit, plugin)
+        query = {k.lower(): v for k, v in parse_qsl(urlsplit(url).query)}
+        self.program = query.get("bin") or sendmail.DEFAULT_BIN  # build_one adds delivery.sendmail
+
     def _attachments(self, message: Message) -> Any:
         return AttachMemory(content=mail.compose(message).as_bytes(), name="alert.eml", mimetype="message/rfc822")
 

@@ -126,3 +126,19 @@ def test_help_answers(cli):
     for command, words in (("outbox", "--retry ID"), ("test-notify", "exact error"), ("replay", "--notify")):
         r = cli(command, "--help")
         assert r.code == 0 and words in r.out
+
+
+def test_outbox_totals_count_every_row_not_only_those_listed(cli, conf, tmp_path):
+    from authwatch.store import Store
+    from tests.delivery.conftest import login, queue
+
+    config = conf({"t": f"json://127.0.0.1:{free_port()}/x"})
+    state = str(tmp_path / "big.db")
+    queue(state, [login(port=10000 + n) for n in range(1205)])
+    with Store(state) as store:
+        store.db.execute("UPDATE deliveries SET state = 'dead' WHERE rowid <= 5")
+    out = cli("outbox", "--config", config, "--state", state).out.splitlines()
+    assert "[1200 pending, 5 dead]" in out[1]
+    assert sum(1 for line in out if " pending " in line or " dead " in line) == 1000  # listed: the oldest 1,000
+    assert out[-3:] == ["… 205 more not shown", "",
+                        "1200 waiting, 5 dead. Queue one again: authwatch outbox --retry ID"]

@@ -89,7 +89,12 @@ def test_outbox_retry(cli, conf, receiver, tmp_path):
     with Store(state) as store:
         store.db.execute("UPDATE deliveries SET queued = queued - 3600")
         ids = [r.alert_id for r in store.outbox()]
-    cli("replay", "--notify", "--state", state, "--config", config, LOG)  # marks them dead
+    r = cli("replay", "--notify", "--state", state, "--config", config, LOG)  # marks them dead
+    assert r.code == 1
+    assert r.err.splitlines()[-1] == (
+        "authwatch: error: notify: 17 deliveries were given up in this run and marked dead (undelivered for longer "
+        f"than delivery.dead_after, or for a target no longer configured); 'authwatch outbox --state {state}' lists "
+        "them, --retry ID queues one again")
     out = cli("outbox", "--config", config, "--state", state).out
     assert out.count(" dead     ") == 17 and "0 waiting, 17 dead. Queue one again: authwatch outbox --retry ID" in out
     r = cli("outbox", "--retry", ids[0][:8], "--config", config, "--state", state)

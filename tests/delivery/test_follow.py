@@ -44,6 +44,24 @@ def test_scan_delivers_and_says_when_it_could_not(tmp_path, cli, receiver):
     assert got == [1, 10]  # the alert left over from the failed run, and the new one, once each
 
 
+def test_a_scan_that_gives_alerts_up_as_dead_exits_1_and_says_so(tmp_path, cli):
+    log, cfg = setup(tmp_path, free_port(), login(1))
+    assert cli("scan", "--config", cfg).code == 0
+    append(log, login(2))
+    assert cli("scan", "--config", cfg).code == 1  # undelivered: stays queued
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("UPDATE deliveries SET queued = queued - 4 * 86400")  # older than dead_after (3 days)
+    db.close()
+    r = cli("scan", "--config", cfg)
+    assert r.code == 1
+    assert r.err.splitlines()[-1] == (
+        "authwatch: error: 1 delivery was given up in this run and marked dead (undelivered for longer than "
+        "delivery.dead_after, or for a target no longer configured); 'authwatch outbox' lists them, "
+        "'authwatch outbox --retry ID' queues one again")
+    r = cli("scan", "--config", cfg)
+    assert (r.code, r.err) == (0, "")  # given up once: the next run is fine
+
+
 def test_run_delivers_within_a_second_and_stops_cleanly(tmp_path, receiver):
     log, cfg = setup(tmp_path, receiver.port, b"")
     proc = subprocess.Popen([sys.executable, "-m", "authwatch", "run", "--config", cfg], cwd=REPO,

@@ -6,7 +6,8 @@ Errors (a configuration that cannot be used) are raised while it is loaded
 expected and a "did you mean"), and by `deliver.targets.build` for a target
 URL that no Apprise plugin accepts (it builds the plugin, connects nowhere).
 The warnings here need more than the file: its permissions, the GeoIP
-databases, and the LogLevel of this host's sshd (when its log is read).
+databases, the LogLevel of this host's sshd (when its log is read), and the
+program a `sendmail://` target runs.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ from authwatch.sources.configured import hook_entry
 
 def warnings(settings: Settings) -> list[str]:
     """Everything worth a warning; raises ConfigError for an unusable target."""
-    if settings.targets:
-        from authwatch.deliver.targets import build  # imports Apprise
-
-        build(settings)
     out = []
+    if settings.targets:
+        from authwatch.deliver import sendmail
+        from authwatch.deliver.targets import SendmailTarget, build  # imports Apprise
+
+        for name, target in build(settings).items():
+            if isinstance(target, SendmailTarget) and (why := sendmail.problem(target.program)):
+                out.append(f"{settings.targets[name].get('where', name)}: targets.{name}: {why}: this "
+                           "sendmail:// target cannot send; install a sendmail (an MTA's, msmtp's, nullmailer's) "
+                           "or name one with delivery.sendmail or the URL's ?bin=")
     why = config.insecure(settings)
     if why:
         out.append(f"{why}; the service refuses to start with it (unless --insecure-config)")

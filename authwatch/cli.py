@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
     r.add_argument("--notify", action="store_true",
                    help="also send the alerts to the configured targets (rate limits apply; exit 1 if some "
-                   "could not be delivered). Without it, replay never sends anything")
+                   "could not be delivered, or were marked dead). Without it, replay never sends anything")
     r.set_defaults(func=_replay)
     cli_follow.add_commands(sub)
     cli_check.add_commands(sub)

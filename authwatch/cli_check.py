@@ -17,8 +17,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "was expected, and a 'did you mean' for a misspelled key), rules, target URLs (built, not connected to: "
         "test-notify sends), and warn about unknown keys, rules that can never match, a file that holds "
         "secrets and others may read, an unset ${NAME} in a target URL (the commands that send refuse it), a "
-        "missing or stale GeoIP database, and sshd logging below LogLevel "
-        "VERBOSE. Prints what the configuration sets. Exit 0 when it is usable (warnings alone exit 0), 3 when "
+        "missing or stale GeoIP database, sshd logging below LogLevel VERBOSE, and a sendmail:// target whose "
+        "program is missing or not executable. Prints what the configuration sets. Exit 0 when it is usable "
+        "(warnings alone exit 0), 3 when "
         "it is not.",
         epilog="Examples:\n  authwatch check\n  authwatch check --config /etc/authwatch/config.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -67,6 +67,11 @@ def notify(settings: config.Settings, targets: dict, state: str, kept: bool) -> 
     report = Delivery(settings, state, targets=targets).run_once(time.time() + NOTIFY_DEADLINE, health_checks=False)
     print(f"{PROG}: notify: {report.sent} message{'s' if report.sent != 1 else ''} sent, "
           f"{report.failures} failed attempt{'s' if report.failures != 1 else ''}", file=sys.stderr)
+    if report.dead:
+        from authwatch.cli_follow import dead_text
+
+        error(f"notify: {dead_text(report.dead)}"
+              + (f"; 'authwatch outbox --state {state}' lists them, --retry ID queues one again" if kept else ""))
     if report.undelivered:
         n = report.undelivered
         they = "they stay" if n != 1 else "it stays"

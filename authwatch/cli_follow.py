@@ -70,9 +70,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "  * * * * * /usr/bin/python3 -m authwatch scan --user\n"
         "      (no root: a user's crontab, beside 'authwatch profile install')\n\n"
         "exit codes: 0 ok, 1 alerts left undelivered (they stay queued for the next run)\n"
-        "or another runtime failure (e.g. the state store cannot be written), 2 usage\n"
-        "error (e.g. --config names no file), 3 invalid configuration, 4 configuration\n"
-        "refused as insecure.",
+        "or marked dead in this run, or another runtime failure (e.g. the state store\n"
+        "cannot be written), 2 usage error (e.g. --config names no file), 3 invalid\n"
+        "configuration, 4 configuration refused as insecure.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for command in (run, scan):
@@ -127,15 +127,23 @@ def _scan(args: argparse.Namespace) -> int:
         return errors.OK  # another run or scan is at work: leave it to that one
     try:
         service.scan()
+        delivery.following(service.log_sources)
         report = delivery.run_once(time.time() + SCAN_DELIVERY, retry_now=args.user)
     finally:
         service.close()
+    if report.dead:
+        error(dead_text(report.dead) + "; 'authwatch outbox' lists them, 'authwatch outbox --retry ID' queues one again")
     if report.undelivered:
         n = report.undelivered
         error(f"{n} {'deliveries' if n != 1 else 'delivery'} did not get through; {'they stay' if n != 1 else 'it stays'} "
               "queued for the next run ('authwatch outbox' lists the queue)")
-        return errors.RUNTIME
-    return errors.OK
+    return errors.OK if report.ok else errors.RUNTIME
+
+
+def dead_text(n: int) -> str:
+    """What a run that gave deliveries up says (scan, replay --notify)."""
+    return (f"{n} {'deliveries were' if n != 1 else 'delivery was'} given up in this run and marked dead "
+            "(undelivered for longer than delivery.dead_after, or for a target no longer configured)")
 
 
 def _secure_settings(args: argparse.Namespace) -> config.Settings:

@@ -9,7 +9,9 @@ a signal arrives, or the safety poll (`poll_interval`) is up: no busy loop.
 
 Components that work from the outbox (delivery) are attached with
 `attach()` and follow `run`'s life: `start()` when it begins, `wake()`
-whenever new alerts were queued, `stop(timeout)` at the end. (`scan` only
+whenever new alerts were queued, `stop(timeout)` at the end, and
+`following(keys)` at once and whenever the sources followed change (the
+log sources whose silence means something: `log_sources`). (`scan` only
 reads; its caller delivers once afterwards, still holding the lock.)
 
 Events are enriched (GeoIP, history) as in replay: the same Enricher, whose
@@ -62,6 +64,8 @@ class Component(Protocol):
 
     def stop(self, timeout: float) -> None: ...
 
+    def following(self, sources: frozenset[str]) -> None: ...
+
 
 class Busy(UserError):
     """Another process follows with this state database."""
@@ -85,6 +89,10 @@ class Service:
         self.from_start = from_start
         self.scanning = scan
         self.sources: dict[str, Source] = {}
+        # The keys of the sources followed now that grow with every line a
+        # host logs: log files and journals, not the PAM hook's spool or
+        # ~/.ssh_logins, which grow only with logins (silence there is normal).
+        self.log_sources: frozenset[str] = frozenset()
         self.store: Store | None = None
         self.pipeline: Pipeline | None = None
         self.enricher: Enricher | None = None
@@ -149,6 +157,7 @@ class Service:
 
     def attach(self, component: Component) -> None:
         self.components.append(component)
+        component.following(self.log_sources)
 
     def request_stop(self) -> None:
         """Stop soon (safe from a signal handler): positions are saved, and a
@@ -315,6 +324,11 @@ class Service:
                 self._fresh = True
         spools = [s for s in self.sources.values() if isinstance(s, SpoolSource)]
         self.pipeline.pair_hook([s.host for s in spools], logs=len(spools) < len(self.sources), journal=bool(journals))
+        logs = frozenset(journals) | {path for path, w in wanted.items() if w.kind == configured.LOG}
+        if logs != self.log_sources:
+            self.log_sources = logs
+            for component in self.components:
+                component.following(logs)
         self._next_refresh = time.monotonic() + self.settings.poll_interval
         self._watch()
 

@@ -394,11 +394,15 @@ class Store:
         return added
 
     def _save_position(self, p: Position, now: float) -> None:
+        """`updated` is when the source last advanced: a position saved again
+        unchanged (each `scan`, each start of `run`) keeps it."""
         self.db.execute(
             "INSERT INTO positions (source, device, inode, offset, fingerprint, cursor, line, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET device=excluded.device, "
-            "inode=excluded.inode, offset=excluded.offset, fingerprint=excluded.fingerprint, "
-            "cursor=excluded.cursor, line=excluded.line, updated=excluded.updated",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET "
+            "updated=CASE WHEN device IS excluded.device AND inode IS excluded.inode AND offset IS excluded.offset "
+            "AND fingerprint IS excluded.fingerprint AND cursor IS excluded.cursor THEN updated "
+            "ELSE excluded.updated END, device=excluded.device, inode=excluded.inode, offset=excluded.offset, "
+            "fingerprint=excluded.fingerprint, cursor=excluded.cursor, line=excluded.line",
             (*p, now),
         )
 

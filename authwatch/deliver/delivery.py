@@ -8,9 +8,11 @@ the other targets.
     delivery = Delivery(settings, store_path)   # ConfigError if a target URL is unusable
     delivery.start()          # one daemon thread per target, and one for health checks
     delivery.wake()           # after enqueue: look now (otherwise due times and a 60 s poll)
+    delivery.following(keys)  # the log sources followed now (the service says so): checked for silence
     delivery.stop(timeout)    # clean stop; a call still in flight after `timeout` is abandoned
     report = delivery.run_once(deadline)   # cron (`scan`), `replay --notify`: deliver what is due
-    report.undelivered        # alerts still waiting: `scan` exits 1 when this is not 0
+    report.undelivered        # alerts still waiting; report.dead: given up in this run
+    report.ok                 # neither: `scan` and `replay --notify` exit 1 otherwise
 
 Per target, and across restarts (everything lives in the state store):
 
@@ -45,7 +47,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from authwatch.alert import Alert
@@ -70,12 +72,13 @@ class Report(NamedTuple):
     sent: int  # messages delivered (alerts, digests, notices)
     failures: int  # attempts that failed
     undelivered: int  # alerts still waiting for some target when it returned
-    dead: int  # deliveries given up in this run
+    dead: int  # deliveries marked dead in this run (dead_after, or their target no longer configured)
     errors: Mapping[str, str]  # target -> its last error in this run
 
     @property
     def ok(self) -> bool:
-        return self.undelivered == 0
+        """Everything got through: nothing waits, and nothing was given up."""
+        return self.undelivered == 0 and self.dead == 0
 
 
 class Delivery:
@@ -90,6 +93,7 @@ class Delivery:
         self._woken: list[threading.Event] = []
         self._threads: list[threading.Thread] = []
         self._pruned_at = 0.0
+        self._sources: frozenset[str] = frozenset()
 
     # -- the service ----------------------------------------------------------
 
@@ -110,6 +114,13 @@ class Delivery:
         """New alerts were queued: every worker looks now."""
         for woken in self._woken:
             woken.set()
+
+    def following(self, sources: Iterable[str]) -> None:
+        """The log files and journals followed now, as their keys in the
+        store's positions (the service tells at the start and at each change):
+        `source_silent_after` looks at these only, not at a source no longer
+        configured nor at the hook's spool or ~/.ssh_logins."""
+        self._sources = frozenset(sources)
 
     def stop(self, timeout: float) -> None:
         """Stop the workers, waiting at most `timeout` seconds for calls in flight."""
@@ -176,11 +187,12 @@ class Delivery:
         `retry_now`: a target that failed is tried again now, not after its
         retry pause (`scan --user`: each run, at a login or from the user's
         crontab, is itself the next try)."""
+        abandoned = 0
         if health_checks or retry_now:
             with self._open() as store:
                 now = time.time()
                 if health_checks:
-                    self._health(store, now)
+                    abandoned = self._health(store, now)
                 for name in self.targets if retry_now else ():
                     state = store.target_state(name)
                     if state.retry_at > now:
@@ -205,7 +217,7 @@ class Delivery:
             sent=sum(c.sent for c in couriers),
             failures=sum(c.failures for c in couriers),
             undelivered=undelivered,
-            dead=sum(c.dead for c in couriers),
+            dead=abandoned + sum(c.dead for c in couriers),
             errors={c.target.name: c.last_error for c in couriers if c.last_error},
         )
 
@@ -220,18 +232,21 @@ class Delivery:
         return Courier(target, store, self.settings, on_queued=self.wake, reverse_dns=self.reverse_dns,
                        stopping=self._stopping.is_set)
 
-    def _health(self, store: Store, now: float) -> None:
+    def _health(self, store: Store, now: float) -> int:
+        """Health checks and housekeeping; returns how many deliveries were
+        marked dead because their target is no longer configured."""
         abandoned = store.abandon_unknown_targets(self.settings.targets, now)
         if abandoned:
             log.error("%d alerts waited for targets that are no longer configured; marked dead "
                       "(authwatch outbox shows them)", abandoned)
         queued = [health.check_heartbeat(store, self.settings, now)]
-        queued += health.check_silent_sources(store, self.settings, now)
+        queued += health.check_silent_sources(store, self.settings, now, self._sources)
         if now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
             store.prune(now - self.settings.delivery.keep)
         if any(queued):
             self.wake()
+        return abandoned
 
 
 class Courier:

@@ -8,7 +8,8 @@ the outbox (event kind `notice`), so it is delivered, retried and shown by
 every other target.
 
 `check_silent_sources` and `check_heartbeat` are plain functions over the
-store: `Delivery` calls them about every 30 s while running, and at the start
+store: `Delivery` calls them (the first with the sources the service follows
+now) about every 30 s while running, and at the start
 of `run_once`; a service loop may call them itself. Each tells once per
 occasion (the marks live in the store's `health` table), so calling them
 often is harmless.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from authwatch.alert import Alert
@@ -59,19 +60,24 @@ def target_recovered(state: TargetState, others: Iterable[str], now: float, tz: 
         "info", others, now, tz)
 
 
-def silent_sources(store: Store, after: float, now: float) -> list[tuple[str, float]]:
-    """(source, last advanced) for each source silent for longer than `after` seconds."""
-    return [(source, updated) for source, updated in store.positions_updated() if now - updated > after]
+def silent_sources(store: Store, after: float, now: float, sources: Collection[str]) -> list[tuple[str, float]]:
+    """(source, last advanced) for each of `sources` silent for longer than
+    `after` seconds. The store keeps the position of every source ever read,
+    also of those no longer configured: only `sources` are looked at."""
+    return [(source, updated) for source, updated in store.positions_updated()
+            if source in sources and now - updated > after]
 
 
-def check_silent_sources(store: Store, settings: Settings, now: float) -> list[Alert]:
-    """Queue a notice for each watched source silent for longer than
-    `delivery.source_silent_after` (once per silence); returns them."""
+def check_silent_sources(store: Store, settings: Settings, now: float, sources: Collection[str]) -> list[Alert]:
+    """Queue a notice for each of `sources` silent for longer than
+    `delivery.source_silent_after` (once per silence); returns them.
+    `sources`: the log files and journals followed now (Service.log_sources),
+    never the PAM hook's spool or ~/.ssh_logins, which grow only with logins."""
     after = settings.delivery.source_silent_after
     if after is None or not settings.targets:
         return []
     queued = []
-    for source, updated in silent_sources(store, after, now):
+    for source, updated in silent_sources(store, after, now, sources):
         mark = f"silent:{source}"
         if store.health_mark(mark) == updated:
             continue  # already told about this silence

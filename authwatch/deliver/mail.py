@@ -10,6 +10,7 @@ The Subject is one line by construction (`inert.clean` shows CR and LF as
 from __future__ import annotations
 
 import functools
+import re
 import socket
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -36,8 +37,31 @@ def domain_of(address: str) -> str | None:
     return domain if at and domain else None
 
 
+MAILNAME = "/etc/mailname"  # Debian's: the domain this host's mail comes from
+
+
 @functools.cache
 def local_domain() -> str:
-    """This host's name for Message-IDs and a default From (looked up once:
-    it may ask DNS)."""
-    return socket.getfqdn() or "localhost"
+    """This host's name for Message-IDs and a default From, found without a
+    lookup (reverse DNS, opt-in, stays the one network lookup authwatch
+    makes; socket.getfqdn() may ask DNS, and often answers `localhost`): the
+    host name if it is qualified, else /etc/mailname, else the bare host name."""
+    host = socket.gethostname().strip().rstrip(".")
+    if "." in host and _is_name(host):
+        return host
+    try:
+        with open(MAILNAME, encoding="ascii") as f:
+            mailname = f.readline().strip().rstrip(".")
+    except (OSError, UnicodeDecodeError):
+        mailname = ""
+    if _is_name(mailname):
+        return mailname
+    return host if _is_name(host) else "localhost"
+
+
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _is_name(name: str) -> bool:
+    """A DNS name fit for a Message-ID or an address (LDH labels)."""
+    return bool(name) and all(_LABEL.fullmatch(label) for label in name.split("."))

@@ -14,12 +14,18 @@ recipients are read from the headers, never passed as arguments. authwatch
 hands over the message it composed (`mail.compose`) as a `message/rfc822`
 attachment; any other caller's title and body become a plain-text mail. A
 non-zero exit, a program that cannot be run, or one still running after
-`?timeout=` seconds (default 10) is a failure, with the program's own words.
+`?timeout=` seconds (default 10) is a failure, with the program's own words:
+logged to Apprise's log as one warning, `sendmail: /usr/sbin/sendmail exited
+with status 75: ...` (what `SendmailTarget` reports), rather than raised,
+which Apprise would show as its wrapper class's exception.
 """
 
 from __future__ import annotations
 
 import email
+import os
+import shutil
+import stat
 import subprocess
 from email import policy
 from email.message import EmailMessage
@@ -27,12 +33,14 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from apprise.decorators import notify
+from apprise.logger import logger as apprise_log
 
 from authwatch.deliver.mail import local_domain
 
 DEFAULT_BIN = "/usr/sbin/sendmail"
 DEFAULT_TIMEOUT = 10.0
 SCHEME = "sendmail"
+ERROR_PREFIX = "sendmail: "  # begins the warning logged when sendmail fails
 
 
 class SendmailError(Exception):
@@ -57,7 +65,11 @@ def send(body: str, title: str, notify_type: str, *args: Any, meta: dict | None 
     del mail["From"], mail["To"]
     mail["From"] = qsd.get("from") or f"authwatch@{local_domain()}"
     mail["To"] = ", ".join(recipients(meta))
-    run(qsd.get("bin") or DEFAULT_BIN, mail.as_bytes(), float(qsd.get("timeout") or DEFAULT_TIMEOUT))
+    try:
+        run(qsd.get("bin") or DEFAULT_BIN, mail.as_bytes(), float(qsd.get("timeout") or DEFAULT_TIMEOUT))
+    except SendmailError as e:
+        apprise_log.warning("%s%s", ERROR_PREFIX, e)
+        return False
     return True
 
 
@@ -68,6 +80,22 @@ def recipients(meta: dict) -> list[str]:
     found += [p for p in (meta.get("fullpath") or "").split("/") if p]
     found += [a.strip() for a in ((meta.get("qsd") or {}).get("to") or "").split(",") if a.strip()]
     return found or ["root"]
+
+
+def problem(program: str) -> str | None:
+    """Why `program` cannot be run as sendmail (for `authwatch check`), or
+    None. A bare name is looked for in PATH, as running it would."""
+    if "/" not in program:
+        return None if shutil.which(program) else f"{program} is not found in PATH"
+    try:
+        st = os.stat(program)
+    except OSError as e:
+        return f"{program}: {e.strerror or e}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{program} is not a program (not a regular file)"
+    if not st.st_mode & 0o111 or not os.access(program, os.X_OK):  # root may "access" a file no x bit allows
+        return f"{program} is not executable (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
 
 
 def run(program: str, message: bytes, timeout: float) -> None:

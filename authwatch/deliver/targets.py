@@ -115,17 +115,34 @@ class AppriseTarget(Target):
                                       notify_type=message.notify_type, attach=self._attachments(message),
                                       log_level=logging.DEBUG)
         if not result:
-            raise DeliveryError(self.scrub(_apprise_error(result)))
+            raise DeliveryError(self.scrub(self._error(result)))
 
     def _attachments(self, message: Message) -> Any:
         return None
+
+    def _error(self, result: Any) -> str:
+        return _apprise_error(result)
 
 
 class SendmailTarget(AppriseTarget):
     """sendmail:// with the mail composed here, handed over as message/rfc822."""
 
+    def __init__(self, name: str, url: str, timeout: float, rate_limit: int, plugin: Any):
+        super().__init__(name, url, timeout, rate_limit, plugin)
+        query = {k.lower(): v for k, v in parse_qsl(urlsplit(url).query)}
+        self.program = query.get("bin") or sendmail.DEFAULT_BIN  # build_one adds delivery.sendmail
+
     def _attachments(self, message: Message) -> Any:
         return AttachMemory(content=mail.compose(message).as_bytes(), name="alert.eml", mimetype="message/rfc822")
+
+    def _error(self, result: Any) -> str:
+        """The plugin's own warning (`sendmail: PROGRAM exited with status
+        75: ...`) without Apprise's "Failed to send ..." beside it."""
+        for service in result:
+            for entry in service.logs():
+                if entry.message.startswith(sendmail.ERROR_PREFIX):
+                    return " ".join(entry.message.split())[:1000]
+        return _apprise_error(result)
 
 
 class SmtpTarget(Target):

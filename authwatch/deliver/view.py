@@ -8,10 +8,11 @@ from authwatch.config import Settings
 from authwatch.deliver.message import summary_line
 from authwatch.errors import UsageError
 from authwatch.output import printable
-from authwatch.store import Store
+from authwatch.store import UNDELIVERED, Store
 
 SHOWN_STATES = ("pending", "held", "failed", "dead", "sent")
 ID_SHOWN = 12  # characters of an alert id in the table (enough for --retry)
+ROWS_SHOWN = 1000  # deliveries listed, oldest first; the totals count them all
 
 
 def outbox_text(store: Store, settings: Settings, now: float) -> str:
@@ -40,7 +41,7 @@ def outbox_text(store: Store, settings: Settings, now: float) -> str:
             health = "nothing sent yet"
         tally = ", ".join(f"{n} {s}" for s in SHOWN_STATES if (n := counts.get(name, {}).get(s)))
         lines.append(f"  {name:<{width}}  {health}" + (f"  [{tally}]" if tally else ""))
-    rows = store.outbox()
+    rows = store.outbox(limit=ROWS_SHOWN)
     if not rows:
         lines += ["", "nothing waits in the outbox."]
         return "\n".join(lines)
@@ -50,10 +51,12 @@ def outbox_text(store: Store, settings: Settings, now: float) -> str:
                      f"{row.attempts:>5}  {at(row.queued):<23}  {summary_line(row, tz)}")
         if row.last_error:
             lines.append(f"{'':<{ID_SHOWN}}  last error: {printable(row.last_error, 500)}")
-    waiting = sum(1 for r in rows if r.state != "dead")
-    dead = len(rows) - waiting
-    lines += ["", f"{waiting} waiting, {dead} dead." + (" Queue one again: authwatch outbox --retry ID" if dead or
-                                                         any(r.state == "failed" for r in rows) else "")]
+    total = {state: sum(c.get(state, 0) for c in counts.values()) for state in (*UNDELIVERED, "dead")}
+    waiting, dead = sum(total[s] for s in UNDELIVERED), total["dead"]
+    if waiting + dead > len(rows):
+        lines.append(f"… {waiting + dead - len(rows)} more not shown")
+    lines += ["", f"{waiting} waiting, {dead} dead." + (" Queue one again: authwatch outbox --retry ID"
+                                                            if dead or total["failed"] else "")]
     return "\n".join(lines)
 
 

@@ -114,7 +114,12 @@ def test_outbox_retry(cli, conf, receiver, tmp_path):
     with Store(state) as store:
         store.db.execute("UPDATE deliveries SET queued = queued - 3600")
         ids = [r.alert_id for r in store.outbox()]
-    cli("replay", "--notify", "--state", state, "--config", config, LOG)  # marks them dead
+    r = cli("replay", "--notify", "--state", state, "--config", config, LOG)  # marks them dead
+    assert r.code == 1
+    assert r.err.splitlines()[-1] == (
+        "authwatch: error: notify: 17 deliveries were given up in this run and marked dead (undelivered for longer "
+        f"than delivery.dead_after, or for a target no longer configured); 'authwatch outbox --state {state}' lists "
+        "them, --retry ID queues one again")
     out = cli("outbox", "--config", config, "--state", state).out
     assert out.count(" dead     ") == 17 and "0 waiting, 17 dead. Queue one again: authwatch outbox --retry ID" in out
     r = cli("outbox", "--retry", ids[0][:8], "--config", config, "--state", state)
@@ -151,3 +156,19 @@ def test_help_answers(cli):
     for command, words in (("outbox", "--retry ID"), ("test-notify", "exact error"), ("replay", "--notify")):
         r = cli(command, "--help")
         assert r.code == 0 and words in r.out
+
+
+def test_outbox_totals_count_every_row_not_only_those_listed(cli, conf, tmp_path):
+    from authwatch.store import Store
+    from tests.delivery.conftest import login, queue
+
+    config = conf({"t": f"json://127.0.0.1:{free_port()}/x"})
+    state = str(tmp_path / "big.db")
+    queue(state, [login(port=10000 + n) for n in range(1205)])
+    with Store(state) as store:
+        store.db.execute("UPDATE deliveries SET state = 'dead' WHERE rowid <= 5")
+    out = cli("outbox", "--config", config, "--state", state).out.splitlines()
+    assert "[1200 pending, 5 dead]" in out[1]
+    assert sum(1 for line in out if " pending " in line or " dead " in line) == 1000  # listed: the oldest 1,000
+    assert out[-3:] == ["… 205 more not shown", "",
+                        "1200 waiting, 5 dead. Queue one again: authwatch outbox --retry ID"]

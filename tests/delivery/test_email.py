@@ -31,52 +31,47 @@ def deliver(state, url, alerts, **delivery):
     return Delivery(settings(state, {"t": url}, rate_limit=0, **delivery), state).run_once(time.time() + 20)
 
 
-def test_plain_smtp_message_has_its_headers_and_both_parts(state):
-    server = SmtpServer("plain")
+ADDRESSES = "from=SSH%20Alert%20<alerts@web1.example.com>&to=ops@example.com,sec@example.com&cc=boss@example.com"
+
+
+@pytest.mark.parametrize("mode, url", [
+    ("plain", "mailto://127.0.0.1:{port}?" + ADDRESSES),
+    ("starttls", "mailtos://127.0.0.1:{port}?" + ADDRESSES),
+    ("ssl", "mailtos://127.0.0.1:{port}?mode=ssl&" + ADDRESSES),
+], ids=["plain", "starttls", "implicit-tls"])
+def test_the_message_has_its_headers_and_both_parts(state, cert, trust, mode, url):
+    """Plain SMTP, STARTTLS (required by the server) and implicit TLS: the
+    same complete message arrives each way."""
+    server = SmtpServer(mode, None if mode == "plain" else cert)
     try:
         alert = login()
-        report = deliver(state, f"mailto://127.0.0.1:{server.port}?from=SSH%20Alert%20<alerts@web1.example.com>"
-                                f"&to=ops@example.com,sec@example.com&cc=boss@example.com", [alert])
+        report = deliver(state, url.format(port=server.port), [alert])
         assert report.ok and report.sent == 1
         (mail,) = server.wait_for(1)
-        m = mail.message
-        assert mail.mail_from == "alerts@web1.example.com" and not mail.tls
-        assert sorted(mail.rcpt_tos) == ["boss@example.com", "ops@example.com", "sec@example.com"]
-        assert m["From"] == "SSH Alert <alerts@web1.example.com>"
-        assert m["To"] == "ops@example.com, sec@example.com" and m["Cc"] == "boss@example.com"
-        assert m["Subject"] == "[authwatch] alice@web1 from 198.51.100.7 — login"
-        assert m["Message-ID"] == f"<{alert.id}.authwatch@web1.example.com>"
-        assert m["Date"] and m["Auto-Submitted"] == "auto-generated"
-        assert m.get_content_type() == "multipart/alternative"
-        text = m.get_body(("plain",)).get_content().replace("\r\n", "\n")
-        html = m.get_body(("html",)).get_content()
-        assert text.startswith("New SSH login detected on web1.\nIP address  : 198.51.100.7 (port 53858)\n")
-        assert "Auth method : publickey (ED25519 SHA256:wKir7t5C+F3HKIautt+nkGIQDJnw2CjXeEkiko4N1LI)" in text
-        assert "<th align=\"left\" style=\"padding-right:1em\">Username</th><td>alice</td>" in html
-        assert len(m.get_all("Message-ID")) == 1
+        assert mail.tls == (mode != "plain")
+        assert_complete(mail, alert)
     finally:
         server.close()
 
 
-def test_starttls(state, cert, trust):
-    server = SmtpServer("starttls", cert)
-    try:
-        assert deliver(state, f"mailtos://127.0.0.1:{server.port}?from=a@example.com&to=o@example.com", [login()]).ok
-        (mail,) = server.wait_for(1)
-        assert mail.tls and mail.message.get_body(("html",)) is not None
-    finally:
-        server.close()
-
-
-def test_implicit_tls(state, cert, trust):
-    server = SmtpServer("ssl", cert)
-    try:
-        url = f"mailtos://127.0.0.1:{server.port}?mode=ssl&from=a@example.com&to=o@example.com"
-        assert deliver(state, url, [login()]).ok
-        (mail,) = server.wait_for(1)
-        assert mail.tls and mail.message["Subject"].startswith("[authwatch] alice@web1")
-    finally:
-        server.close()
+def assert_complete(mail, alert):
+    """The envelope, the headers and both body parts of one alert's mail, as
+    the server received it."""
+    m = mail.message
+    assert mail.mail_from == "alerts@web1.example.com"
+    assert sorted(mail.rcpt_tos) == ["boss@example.com", "ops@example.com", "sec@example.com"]
+    assert m["From"] == "SSH Alert <alerts@web1.example.com>"
+    assert m["To"] == "ops@example.com, sec@example.com" and m["Cc"] == "boss@example.com"
+    assert m["Subject"] == "[authwatch] alice@web1 from 198.51.100.7 — login"
+    assert m["Message-ID"] == f"<{alert.id}.authwatch@web1.example.com>"
+    assert m["Date"] and m["Auto-Submitted"] == "auto-generated"
+    assert m.get_content_type() == "multipart/alternative"
+    text = m.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    html = m.get_body(("html",)).get_content()
+    assert text.startswith("New SSH login detected on web1.\nIP address  : 198.51.100.7 (port 53858)\n")
+    assert "Auth method : publickey (ED25519 SHA256:wKir7t5C+F3HKIautt+nkGIQDJnw2CjXeEkiko4N1LI)" in text
+    assert "<th align=\"left\" style=\"padding-right:1em\">Username</th><td>alice</td>" in html
+    assert len(m.get_all("Message-ID")) == 1
 
 
 def test_port_465_means_implicit_tls_unless_the_url_says_otherwise(state):

@@ -4,11 +4,12 @@ something stays undelivered."""
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 
-from authwatch.store import Store
+from authwatch.store import Position, Store
 from tests.conftest import REPO
 from tests.delivery.servers import free_port
 from tests.unit.test_file_source import append, login
@@ -41,6 +42,24 @@ def test_scan_delivers_and_says_when_it_could_not(tmp_path, cli, receiver):
     got = sorted(req.json()["message"].count("port 2") + 10 * req.json()["message"].count("port 3")
                  for req in receiver.wait_for(2))
     assert got == [1, 10]  # the alert left over from the failed run, and the new one, once each
+
+
+def test_a_scan_that_gives_alerts_up_as_dead_exits_1_and_says_so(tmp_path, cli):
+    log, cfg = setup(tmp_path, free_port(), login(1))
+    assert cli("scan", "--config", cfg).code == 0
+    append(log, login(2))
+    assert cli("scan", "--config", cfg).code == 1  # undelivered: stays queued
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("UPDATE deliveries SET queued = queued - 4 * 86400")  # older than dead_after (3 days)
+    db.close()
+    r = cli("scan", "--config", cfg)
+    assert r.code == 1
+    assert r.err.splitlines()[-1] == (
+        "authwatch: error: 1 delivery was given up in this run and marked dead (undelivered for longer than "
+        "delivery.dead_after, or for a target no longer configured); 'authwatch outbox' lists them, "
+        "'authwatch outbox --retry ID' queues one again")
+    r = cli("scan", "--config", cfg)
+    assert (r.code, r.err) == (0, "")  # given up once: the next run is fine
 
 
 def test_run_delivers_within_a_second_and_stops_cleanly(tmp_path, receiver):
@@ -77,3 +96,38 @@ def test_a_configuration_others_may_read_with_secrets_in_it_is_refused(tmp_path,
                          "${NAME}; authwatch refuses to start with it (--insecure-config starts it anyway)\n")
     r = cli("scan", "--insecure-config", "--config", cfg)
     assert r.code == 0 and "(started anyway: --insecure-config)" in r.err
+
+
+def test_source_silent_after_looks_only_at_the_log_sources_configured_now(tmp_path, cli, receiver):
+    """A source dropped from `sources:` keeps its row in the store, and the PAM
+    hook's spool and ~/.ssh_logins grow only with logins: none of them is
+    reported as silent; a log still followed is, once, though each scan saves
+    its (unmoved) position again."""
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(login(1))
+    b.write_bytes(login(2))
+    (tmp_path / "spool").mkdir(mode=0o700)
+    spool, profile = tmp_path / "spool" / "logins", tmp_path / "ssh_logins"
+    cfg = tmp_path / "config.yaml"
+
+    def configure(sources):
+        cfg.write_text(f"state: {tmp_path}/state.db\nsources: [{', '.join(sources)}]\ngeoip: false\n"
+                       f"targets:\n  hook: json://127.0.0.1:{receiver.port}/alerts\n"
+                       "delivery:\n  rate_limit: 0\n  source_silent_after: 1m\n")
+        cfg.chmod(0o600)
+
+    configure([str(a), str(b)])
+    assert cli("scan", "--config", str(cfg)).code == 0
+    configure([str(a), f"hook:{spool}", f"profile:{profile}"])
+    with Store(str(tmp_path / "state.db")) as store:
+        store.enqueue([], [Position(str(spool)), Position(str(profile))])
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("UPDATE positions SET updated = updated - 3600")  # every source silent for an hour
+    db.close()
+    r = cli("scan", "--config", str(cfg))
+    assert (r.code, r.err) == (0, "")
+    (request,) = receiver.wait_for(1)
+    assert f"no new lines in {a} for 1 h" in request.json()["message"]
+    assert cli("scan", "--config", str(cfg)).code == 0  # told once per silence
+    time.sleep(0.5)
+    assert len(receiver.requests) == 1

@@ -50,29 +50,42 @@ def test_bin_in_the_url_wins_and_the_default_recipient_is_root(state, tmp_path):
 
 def test_a_failing_sendmail_is_a_failure_with_its_own_words(state, tmp_path):
     program = stub(tmp_path, 'echo "sendmail: fatal: no such user" >&2\nexit 75\n')
+    said = f"sendmail: {program} exited with status 75: sendmail: fatal: no such user"
     target = build(settings(state, {"t": "sendmail://ops@example.com"}, sendmail=program))["t"]
     try:
         target.send(render_test("t", "web1"))
     except DeliveryError as e:
-        assert f"{program} exited with status 75: sendmail: fatal: no such user" in str(e)
+        assert str(e) == said
     else:
         raise AssertionError("a failing sendmail must be a failure")
     alert = login()
     queue(state, [alert])
     report = Delivery(settings(state, {"t": "sendmail://ops@example.com"}, sendmail=program), state).run_once(
         time.time() + 10)
-    assert report.undelivered == 1 and "exited with status 75" in report.errors["t"]
+    assert report.undelivered == 1 and report.errors["t"] == said
+
+
+def test_test_notify_says_what_sendmail_said(tmp_path, cli):
+    program = stub(tmp_path, 'echo "sendmail: fatal: no route to nowhere" >&2\nexit 75\n', "badsendmail")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"state: {tmp_path}/state.db\ngeoip: false\ntargets:\n  local: sendmail://root\n"
+                   f"delivery:\n  sendmail: {program}\n")
+    r = cli("test-notify", "--config", str(cfg))
+    assert r.code == 1
+    assert r.out == f"local  FAILED: sendmail: {program} exited with status 75: sendmail: fatal: no route to nowhere\n"
 
 
 def test_a_missing_or_hanging_sendmail_is_a_failure(state, tmp_path):
-    missing = build(settings(state, {"t": "sendmail://"}, sendmail=str(tmp_path / "nope")))["t"]
-    hanging = build(settings(state, {"t": "sendmail://"}, sendmail=stub(tmp_path, "sleep 30\n"), timeout=0.5))["t"]
-    for target, said in ((missing, "cannot run"), (hanging, "did not finish within 0.5 s")):
+    nope, slow = str(tmp_path / "nope"), stub(tmp_path, "sleep 30\n")
+    missing = build(settings(state, {"t": "sendmail://"}, sendmail=nope))["t"]
+    hanging = build(settings(state, {"t": "sendmail://"}, sendmail=slow, timeout=0.5))["t"]
+    for target, said in ((missing, f"sendmail: cannot run {nope}: No such file or directory"),
+                         (hanging, f"sendmail: {slow} did not finish within 0.5 s")):
         started = time.monotonic()
         try:
             target.send(render_test("t", "web1"))
         except DeliveryError as e:
-            assert said in str(e)
+            assert str(e) == said
         else:
             raise AssertionError("must fail")
         assert time.monotonic() - started < 5

@@ -253,3 +253,32 @@ def test_sshds_log_level_is_no_concern_of_a_configuration_that_reads_only_the_ho
     assert hooks_only.code == 0 and "LogLevel" not in hooks_only.err
     with_log = cli("check", "--config", write(f"state: {tmp_path}/s.db\ngeoip: false\nsources: [hook, auto]\n"))
     assert with_log.code == 0 and "LogLevel INFO" in with_log.err
+
+
+def test_a_sendmail_target_whose_program_cannot_run_is_a_warning(cli, write, tmp_path):
+    works = tmp_path / "sendmail"
+    works.write_text("#!/bin/sh\ncat >/dev/null\n")
+    works.chmod(0o755)
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    plain.chmod(0o644)
+    path = write(f"state: {tmp_path}/state.db\ngeoip: false\nsources: [hook:{tmp_path}/logins]\ntargets:\n"
+                 f"  local: sendmail://root\n"
+                 f"  gone: sendmail://?bin={tmp_path}/nope\n"
+                 f"  plain: sendmail://?bin={plain}\n"
+                 f"  named: sendmail://?bin=no-such-sendmail-here\n"
+                 f"  dir: sendmail://?bin={tmp_path}\n"
+                 f"  fine: sendmail://?bin={works}\n"
+                 f"delivery:\n  sendmail: {tmp_path}/missing/sendmail\n")
+    r = cli("check", "--config", path)
+    assert r.code == 0 and r.out.startswith(f"{path}: valid\n")
+    advice = ("this sendmail:// target cannot send; install a sendmail (an MTA's, msmtp's, nullmailer's) or name one "
+              "with delivery.sendmail or the URL's ?bin=")
+    assert r.err.splitlines() == [
+        f"authwatch: warning: {path}:5:10: targets.local: {tmp_path}/missing/sendmail: No such file or directory: "
+        + advice,
+        f"authwatch: warning: {path}:6:9: targets.gone: {tmp_path}/nope: No such file or directory: " + advice,
+        f"authwatch: warning: {path}:7:10: targets.plain: {plain} is not executable (mode 0644): " + advice,
+        f"authwatch: warning: {path}:8:10: targets.named: no-such-sendmail-here is not found in PATH: " + advice,
+        f"authwatch: warning: {path}:9:8: targets.dir: {tmp_path} is not a program (not a regular file): " + advice,
+    ]

@@ -1,5 +1,5 @@
-"""Health notices: the silent-source check over positions.updated, the daily
-heartbeat, and the wording of durations."""
+"""Health notices: the silent-source check over positions.updated (of the
+sources followed now only), the daily heartbeat, and the wording of durations."""
 
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -21,25 +21,45 @@ def test_a_silent_source_is_told_once_per_silence(tmp_path):
         store.enqueue([], Position("/var/log/secure", 1, 3, 3))
         (_, updated), _ = store.positions_updated()
         s = settings(source_silent_after=3600)
-        assert health.check_silent_sources(store, s, updated + 3600) == []  # not longer than configured
-        (notice,) = health.check_silent_sources(store, s, updated + 3601 + 7200)[:1]
+        followed = {"/var/log/auth.log", "/var/log/secure"}
+
+        def check(s, now):
+            return health.check_silent_sources(store, s, now, followed)
+
+        assert check(s, updated + 3600) == []  # not longer than configured
+        (notice,) = check(s, updated + 3601 + 7200)[:1]
         assert notice.event.detail == "no new lines in /var/log/auth.log for 3 h"
         assert notice.targets == ("mail", "chat") and notice.severity == "high" and notice.event.kind == "notice"
         assert store.alert_count() == 2  # both sources are silent
-        assert health.check_silent_sources(store, s, updated + 99999) == []  # told already
+        assert check(s, updated + 99999) == []  # told already
         store.enqueue([], Position("/var/log/auth.log", 1, 2, 99))  # it spoke again ...
         (_, again), _ = store.positions_updated()
-        assert [a.event.detail for a in health.check_silent_sources(store, s, again + 3630)] == [
+        assert [a.event.detail for a in check(s, again + 3630)] == [
             "no new lines in /var/log/auth.log for 1 h"]  # ... and fell silent again: told again
-        assert health.check_silent_sources(store, settings(), again + 1e9) == []  # off by default
+        assert check(settings(), again + 1e9) == []  # off by default
+
+
+def test_only_the_sources_followed_now_are_checked(tmp_path):
+    """A source removed from `sources:` keeps its row in positions: it is not
+    reported as silent (nor are the hook's spool and ~/.ssh_logins, which the
+    service leaves out of what it follows for this)."""
+    with Store(str(tmp_path / "s.db")) as store:
+        for path in ("/logs/a.log", "/logs/b.log", "/var/spool/authwatch/logins"):
+            store.enqueue([], Position(path, 1, 2, 3))
+        (_, updated), *_ = store.positions_updated()
+        s = settings(source_silent_after=60)
+        told = health.check_silent_sources(store, s, updated + 100, {"/logs/a.log", "journal"})
+        assert [a.event.detail for a in told] == ["no new lines in /logs/a.log for 1 min"]
+        assert health.check_silent_sources(store, s, updated + 100, set()) == []
 
 
 def test_silent_sources_lists_what_is_past_the_limit(tmp_path):
     with Store(str(tmp_path / "s.db")) as store:
         store.enqueue([], Position("/a"))
         (_, updated), = store.positions_updated()
-        assert health.silent_sources(store, 60, updated + 30) == []
-        assert health.silent_sources(store, 60, updated + 61) == [("/a", updated)]
+        assert health.silent_sources(store, 60, updated + 30, {"/a"}) == []
+        assert health.silent_sources(store, 60, updated + 61, {"/a"}) == [("/a", updated)]
+        assert health.silent_sources(store, 60, updated + 61, {"/b"}) == []
 
 
 def test_the_heartbeat_comes_once_a_day_at_its_local_time(tmp_path):

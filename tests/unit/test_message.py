@@ -178,3 +178,35 @@ def test_invisible_characters_are_shown():
     for sneaky in ("ro\u200bot", "ro\u200eot", "\ufeffroot", "ro\u2060ot", "ro\U000e0041ot", "é\u202etoor"):
         shown = inert.clean(sneaky)
         assert shown != sneaky and ("\\u" in shown or "\\U" in shown), sneaky
+
+
+def test_the_local_domain_is_found_without_a_lookup(tmp_path, monkeypatch):
+    """Message-ID and sendmail's default From: the host name if qualified,
+    else /etc/mailname, else the bare host name; never socket.getfqdn()."""
+    import socket
+
+    from authwatch.deliver import mail
+
+    def fail(*args):
+        raise AssertionError("no lookup")
+
+    for lookup in ("getfqdn", "gethostbyname", "gethostbyaddr", "getaddrinfo"):
+        monkeypatch.setattr(socket, lookup, fail)
+    mailname = tmp_path / "mailname"
+    monkeypatch.setattr(mail, "MAILNAME", str(mailname))
+    cases = [("web1.example.com", "mail.example.org\n", "web1.example.com"),
+             ("web1", "mail.example.org\n", "mail.example.org"),
+             ("web1", None, "web1"),
+             ("web1", "not a name\n", "web1"),
+             ("bad name", None, "localhost")]
+    try:
+        for host, content, expected in cases:
+            monkeypatch.setattr(socket, "gethostname", lambda host=host: host)
+            if content is None:
+                mailname.unlink(missing_ok=True)
+            else:
+                mailname.write_text(content)
+            mail.local_domain.cache_clear()
+            assert mail.local_domain() == expected, host
+    finally:
+        mail.local_domain.cache_clear()

@@ -188,3 +188,47 @@ def test_a_reload_refuses_a_configuration_others_may_read_with_its_secrets(tmp_p
         assert 7 not in r.ports()  # b.log was never added: the old configuration is in use
     assert "configuration not reloaded: " in caplog.text and "readable by group and others" in caplog.text
     assert "Hunter2SECRET" not in caplog.text
+
+
+class Recorder:
+    """An attached component that notes what it is told."""
+
+    def __init__(self):
+        self.told: list[frozenset[str]] = []
+
+    def start(self):
+        pass
+
+    def wake(self):
+        pass
+
+    def stop(self, timeout):
+        pass
+
+    def following(self, sources):
+        self.told.append(sources)
+
+
+def test_attached_components_learn_the_log_sources_followed_now(tmp_path):
+    """What `source_silent_after` looks at: the log files (and journals) in
+    `sources:` now, not the hook's spool or ~/.ssh_logins, and not a source
+    dropped by a reload."""
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(b"")
+    b.write_bytes(b"")
+    (tmp_path / "spool").mkdir()
+    hooks = f"hook:{tmp_path}/spool/logins, profile:{tmp_path}/ssh_logins"
+    r, recorder = Running(tmp_path, f"[{a}, {b}, {hooks}]"), Recorder()
+    r.service.open()
+    r.service.attach(recorder)
+    r.thread.start()
+    try:
+        assert recorder.told == [{str(a), str(b)}]
+        (tmp_path / "config.yaml").write_text(f"state: {tmp_path}/state.db\nsources: [{a}, {hooks}]\n")
+        r.service.request_reload()
+        deadline = time.monotonic() + 3
+        while len(recorder.told) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorder.told == [{str(a), str(b)}, {str(a)}]
+    finally:
+        r.stop()

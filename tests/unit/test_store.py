@@ -3,6 +3,7 @@
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -178,3 +179,11 @@ def test_health_marks_and_positions_updated(tmp_path):
         s.enqueue([], Position("/var/log/auth.log", 1, 2, 3))
         ((source, updated),) = s.positions_updated()
         assert source == "/var/log/auth.log" and updated > 0
+        time.sleep(0.01)
+        s.enqueue([], Position("/var/log/auth.log", 1, 2, 3))  # saved again, not moved (each scan does so)
+        assert s.positions_updated() == [(source, updated)]
+        s.enqueue([], Position("/var/log/auth.log", 1, 2, 4))
+        ((_, moved),) = s.positions_updated()
+        assert moved > updated
+        s.enqueue([], Position("/var/log/auth.log", 1, 5, 4))  # a new file at the same offset: moved too
+        assert s.positions_updated()[0][1] > moved

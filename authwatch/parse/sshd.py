@@ -4,10 +4,14 @@ A client chooses some of the text sshd logs, and every pattern here is built
 so that text cannot move the fields sshd computes itself (address, port, key):
 
 * A name that is not an account (`Invalid user X`, `Failed ... for invalid
-  user X`, `... invalid user X <ip> port <n>`) is taken greedily, anchored at
-  the end of the message: the address is the *last* ` from <ip> port <n>`
-  followed by exactly the tail sshd writes, so a user name such as
-  `x from 6.6.6.6 port 22 ssh2`, or one with spaces, cannot move it.
+  user X`, `... invalid user X <ip> port <n>`) is anchored at the end of the
+  message: the address is the ` from <ip> port <n>` followed by exactly the
+  tail sshd writes up to the end, so a user name such as
+  `x from 6.6.6.6 port 22 ssh2`, or one with spaces, cannot move it. Where
+  that tail holds no free text (`<ip> port <n> [preauth]`) it can be read
+  in one way only, and the name is matched lazily (the same split, found
+  sooner); where it may (a key's comment after `ssh2: `), greedily: the
+  *last* such address.
 * For an account that exists the name is the administrator's; what a client
   chooses comes after the key (hostbased `client user "..."`), so the name is
   taken up to the *first* ` from <ip> port <n> ssh2` with a valid tail.
@@ -56,12 +60,12 @@ _AUTH_GSS = re.compile(
     re.ASCII,
 )
 _INVALID = re.compile(  # matched from after "Invalid user " / "Illegal user "
-    rf"(?P<user>.*) from {_IP}(?: port {_PORT})?$", re.ASCII)
+    rf"(?P<user>.*?) from {_IP}(?: port {_PORT})?$", re.ASCII)
 _CLOSED = re.compile(  # matched from "closed by " / "reset by "
-    rf"(?:closed|reset) by (?:(?P<state>authenticating|invalid) user (?P<user>.*) )?{_IP}(?: port {_PORT})?(?P<pre> \[preauth\])?$", re.ASCII
+    rf"(?:closed|reset) by (?:(?P<state>authenticating|invalid) user (?P<user>.*?) )?{_IP}(?: port {_PORT})?(?P<pre> \[preauth\])?$", re.ASCII
 )
 _DISCONNECTED = re.compile(  # matched from "from "
-    rf"from (?:(?P<state>user|authenticating user|invalid user) (?P<user>.*) )?{_IP}(?: port {_PORT})?(?P<pre> \[preauth\])?$", re.ASCII
+    rf"from (?:(?P<state>user|authenticating user|invalid user) (?P<user>.*?) )?{_IP}(?: port {_PORT})?(?P<pre> \[preauth\])?$", re.ASCII
 )
 _STARTING = re.compile(  # matched from after "Starting session: "
     r"(?:(?P<shell>shell)|(?P<command>command)|subsystem '(?P<subsys>[^']*)'"

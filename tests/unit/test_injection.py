@@ -66,3 +66,29 @@ def test_long_user_names_are_cut_for_the_terminal():
     e = dict(injection_events())[16]
     assert len(e.user) == 2000
     assert "(1800 more characters)" in block(e, None)
+
+
+SPOOF_WORDS = ("from", "port", "22", "6.6.6.6", "::1", "fe80::1%eth0", "[preauth]", "by", "user", "invalid",
+               "ssh2", "ssh2:", "x", "", "65535", "1.2.3")
+SHAPES = (
+    "Invalid user {u} from 203.0.113.5 port {p}",
+    "Connection closed by invalid user {u} 203.0.113.5 port {p} [preauth]",
+    "Connection reset by authenticating user {u} 203.0.113.5 port {p} [preauth]",
+    "Disconnected from invalid user {u} 203.0.113.5 port {p} [preauth]",
+    "Disconnected from user {u} 203.0.113.5 port {p}",
+    "Failed password for invalid user {u} from 203.0.113.5 port {p} ssh2",
+)
+
+
+def test_no_user_name_made_of_log_words_moves_the_address_or_port():
+    """Thousands of names built from the words of sshd's own tails."""
+    import random
+
+    rng = random.Random(20261122)
+    parser = Parser(NOW, timezone.utc, "fuzz")
+    for i in range(4000):
+        user = " ".join(rng.choice(SPOOF_WORDS) for _ in range(rng.randint(1, 6)))
+        shape = SHAPES[i % len(SHAPES)]
+        line = "2026-11-22T15:04:01.000001+00:00 web1 sshd[1]: " + shape.format(u=user, p=40000 + i % 1000)
+        (event,) = parser.parse_block(line, 1)
+        assert (event.ip, event.port, event.user) == ("203.0.113.5", 40000 + i % 1000, user), line

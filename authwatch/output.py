@@ -37,6 +37,21 @@ def printable(value: Any, limit: int = MAX_SHOWN) -> str:
     return _CONTROL.sub(_escape, text)
 
 
+def user_shown(user: str | None) -> str:
+    """A user name for a line that goes on with `@host from ...`: quoted when
+    it holds a space, a quote or an `@`, so that a name such as
+    `x from 6.6.6.6 port 22` cannot read as the address."""
+    if user is None:
+        return "?"
+    text = printable(user)
+    if not text or _NEEDS_QUOTES.search(text):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
+
+
+_NEEDS_QUOTES = re.compile(r"[\s\"'@\\]")
+
+
 def _escape(m: re.Match) -> str:
     c = ord(m.group())
     return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}"
@@ -75,7 +90,7 @@ def block(event: Event, decision: Decision | None) -> str:
     if event.summary is not None or event.digest is not None:
         return _report(event, decision)
     title, host = _TITLES.get(event.kind, event.kind.upper()), printable(event.host or "?")
-    head = f"{title}  {printable(event.user)}@{host}" if event.user is not None else f"{title}  on {host}"
+    head = f"{title}  {user_shown(event.user)}@{host}" if event.user is not None else f"{title}  on {host}"
     if event.ip:
         head += f"  from {event.ip}" + (f" port {event.port}" if event.port is not None else "")
     rows = [("time", _time(event))]
@@ -201,8 +216,7 @@ def _time(event: Event) -> str:
 
 def summary(event: Event) -> str:
     """One line for a log: who, from where, how, what session."""
-    who = f"{printable(event.user) if event.user is not None else '?'}@{printable(event.host or '?')}"
-    text = f"{event.kind} {who}"
+    text = f"{event.kind} {user_shown(event.user)}@{printable(event.host or '?')}"
     if event.ip:
         text += f" from {event.ip}" + (f" port {event.port}" if event.port is not None else "")
     if event.methods or event.method:

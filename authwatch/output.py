@@ -100,21 +100,21 @@ def block(event: Event, decision: Decision | None) -> str:
         rows.append(("written", f"uid {f.uid} pid {f.pid} comm {printable(f.comm or '-')} exe {printable(f.exe or '-')}"))
     rows += _geo_rows(event)
     if event.methods or event.method:
-        method = " + ".join(event.methods) if len(event.methods) > 1 else (event.method or "")
+        method = printable(" + ".join(event.methods) if len(event.methods) > 1 else (event.method or ""))
         if event.key:
-            method += f"  ({event.key_type} {event.key})"
+            method += f"  ({printable(event.key_type)} {printable(event.key)})"
         rows.append(("method", method))
     elif event.key:  # sshd's "Accepted key ... found at": the key, before the login that used it
-        rows.append(("key", f"{event.key_type} {event.key}"))
+        rows.append(("key", f"{printable(event.key_type)} {printable(event.key)}"))
     if event.cert:
         c = event.cert
-        rows.append(("cert", f"ID {printable(c.id)} serial {c.serial}, CA {c.ca_key_type} {c.ca_key}"))
+        rows.append(("cert", f"ID {printable(c.id)} serial {c.serial}, CA {printable(c.ca_key_type)} {printable(c.ca_key)}"))
     if event.key_name:
         rows.append(("key name", printable(event.key_name)))
     if event.key_location:
         rows.append(("key file", printable(event.key_location)))
     if event.session:
-        rows.append(("session", event.session + (f" on {printable(event.tty)}" if event.tty else "")))
+        rows.append(("session", printable(event.session) + (f" on {printable(event.tty)}" if event.tty else "")))
     if event.detail:
         rows.append(("detail", printable(event.detail)))
     if event.record is not None and event.kind == ev.LOGIN:
@@ -210,7 +210,10 @@ def _time(event: Event) -> str:
     t = event.time
     local = t.isoformat(sep=" ")
     if t.utcoffset():
-        return f"{local}  ({t.astimezone(timezone.utc).strftime('%H:%M:%S')} UTC)"
+        try:
+            return f"{local}  ({t.astimezone(timezone.utc).strftime('%H:%M:%S')} UTC)"
+        except OverflowError:  # at the edge of the calendar
+            return local
     return local
 
 
@@ -220,9 +223,9 @@ def summary(event: Event) -> str:
     if event.ip:
         text += f" from {event.ip}" + (f" port {event.port}" if event.port is not None else "")
     if event.methods or event.method:
-        text += ", " + "+".join(event.methods or (event.method,))  # type: ignore[arg-type]
+        text += ", " + printable("+".join(event.methods or (event.method,)))  # type: ignore[arg-type]
         if event.key:
-            text += f" {event.key_type} {event.key}"
+            text += f" {printable(event.key_type)} {printable(event.key)}"
     if event.session:
         text += f", session {event.session}"
     if event.source:

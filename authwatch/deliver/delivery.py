@@ -319,7 +319,7 @@ class Courier:
     # -- the three kinds of attempt -------------------------------------------
 
     def _deliver_head(self, state: TargetState, head: Outgoing, now: float) -> None:
-        error = self._send(self._render(head))
+        error = self._send(lambda: self._render(head))
         if error is None:
             self.store.record_attempt(self._succeeded(state, now), [head.alert_id], now, "sent")
             return
@@ -327,7 +327,7 @@ class Courier:
         if head.attempts + 1 >= self.policy.set_aside_after:
             probe = self.store.next_pending(self.target.name, after_seq=head.seq)
             if probe is not None and not self._over_limit(state, probe, now):
-                probe_error = self._send(self._render(probe))
+                probe_error = self._send(lambda: self._render(probe))
                 if probe_error is None:
                     log.warning("target %s: alert %s set aside after %d failed attempts (the next one got "
                                 "through): %s", self.target.name, head.alert_id, head.attempts + 1, error)
@@ -340,7 +340,7 @@ class Courier:
         self.store.record_attempt(failed, [head.alert_id], now, "pending", error)
 
     def _retry_set_aside(self, state: TargetState, row: Outgoing, now: float) -> None:
-        error = self._send(self._render(row))
+        error = self._send(lambda: self._render(row))
         if error is None:
             self.store.record_attempt(self._succeeded(state, now), [row.alert_id], now, "sent")
         else:
@@ -348,8 +348,7 @@ class Courier:
                                       next_attempt=now + self._backoff(row.attempts + 1))
 
     def _deliver_digest(self, state: TargetState, held: list[Outgoing], now: float) -> None:
-        message = render_digest(held, self.target.rate_limit, self.settings.tz)
-        error = self._send(message)
+        error = self._send(lambda: render_digest(held, self.target.rate_limit, self.settings.tz))
         ids = [row.alert_id for row in held]
         if error is None:
             self.store.record_attempt(self._succeeded(state, now), ids, now, "sent")
@@ -358,10 +357,12 @@ class Courier:
 
     # -- target state ---------------------------------------------------------
 
-    def _send(self, message: Message) -> str | None:
-        """None if the target accepted `message`, else the error."""
+    def _send(self, message: Callable[[], Message]) -> str | None:
+        """None if the target accepted the message `message()` writes, else
+        the error. A message that cannot be written is an error like a
+        refused one: the alert waits, is set aside, and the rest go on."""
         try:
-            self.target.send(message)
+            self.target.send(message())
         except DeliveryError as e:
             error = str(e)
         except Exception as e:  # a bug in a plugin must not stop delivery to this target

@@ -356,10 +356,13 @@ def _when(value: Any, tz: tzinfo) -> str:
         return clean(value, 60)
     if t.tzinfo is None:
         t = t.replace(tzinfo=timezone.utc)
-    local = t.astimezone(tz)
-    text = local.strftime("%Y-%m-%d %H:%M:%S %z")
-    if local.utcoffset():
-        text += f" ({t.astimezone(timezone.utc).strftime('%H:%M:%S')} UTC)"
+    try:
+        local = t.astimezone(tz)
+        text = local.strftime("%Y-%m-%d %H:%M:%S %z")
+        if local.utcoffset():
+            text += f" ({t.astimezone(timezone.utc).strftime('%H:%M:%S')} UTC)"
+    except (OverflowError, ValueError):  # at the edge of the calendar: as logged
+        return clean(value, 60)
     return text
 
 

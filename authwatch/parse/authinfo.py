@@ -119,7 +119,7 @@ def _certificate(name: str, wire: _Wire) -> Key | None:
     wire.string(), wire.string(), wire.string()  # critical options, extensions, reserved
     ca_blob = wire.string()
     ca_name = _Wire(ca_blob).text()
-    ca_label = _TYPES.get(ca_name, (ca_name.upper(), 0))[0]
+    ca_label = _TYPES[ca_name][0] if ca_name in _TYPES else "UNKNOWN"  # the name is the client's to choose
     return Key(label + "-CERT", fingerprint(plain_blob), Cert(key_id, serial, ca_label, fingerprint(ca_blob)))
 
 

@@ -22,6 +22,7 @@ from datetime import datetime, timezone, tzinfo
 
 from authwatch import event as ev
 from authwatch.event import Event, Forged
+from authwatch.parse import timestamps
 from authwatch.parse.sshd import UNKNOWN, parse_message
 from authwatch.parse.syslog import MALFORMED, OTHER, Stats
 
@@ -80,6 +81,8 @@ class JournalParser:
             micros = int(_text(entry.get("__REALTIME_TIMESTAMP")))
             time = datetime.fromtimestamp(micros / 1_000_000, _UTC).astimezone(self.tz)
         except (ValueError, OverflowError, OSError):
+            return MALFORMED
+        if not timestamps.plausible(time):
             return MALFORMED
         claimed_pid = _int(entry.get("SYSLOG_PID"))
         pid = _int(entry.get("_PID"))

@@ -28,7 +28,7 @@ from base64 import b64decode
 from datetime import datetime, timezone
 
 from authwatch.event import HOOK_IDENT, RECORD, Event, Record
-from authwatch.parse import authinfo
+from authwatch.parse import authinfo, timestamps
 from authwatch.parse.sshd import canonical_ip
 from authwatch.parse.perline import LineParser
 from authwatch.parse.syslog import Stats
@@ -78,9 +78,10 @@ def _time(stamp: str) -> datetime | None:
         return None
     nanos = (m.group(2) or "0").ljust(9, "0")
     try:
-        return datetime.fromtimestamp(int(m.group(1)), timezone.utc).replace(microsecond=int(nanos) // 1000)
+        t = datetime.fromtimestamp(int(m.group(1)), timezone.utc).replace(microsecond=int(nanos) // 1000)
     except (OverflowError, OSError, ValueError):
         return None
+    return t if timestamps.plausible(t) else None
 
 
 def _client(conn: str) -> tuple[str | None, int | None]:

@@ -23,7 +23,7 @@ import re
 from datetime import datetime, timezone, tzinfo
 
 from authwatch.event import LOGIN, PROFILE_IDENT, SHELL, Event
-from authwatch.parse import authinfo
+from authwatch.parse import authinfo, timestamps
 from authwatch.parse.sshd import canonical_ip
 from authwatch.parse.perline import LineParser
 from authwatch.parse.syslog import Stats
@@ -60,6 +60,8 @@ class LoginsParser(LineParser):
                 time = datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M:%S").replace(
                     tzinfo=timezone.utc if zone in _UTC_NAMES else self.tz)
         except ValueError:
+            return None
+        if not timestamps.plausible(time):
             return None
         words = rest.split()
         port = found = None

@@ -163,6 +163,8 @@ class Parser:
                         time = fromiso(ts)
                         if time.tzinfo is None:
                             time = time.replace(tzinfo=tz)
+                        if not 1970 < time.year < 9000:  # timestamps.plausible, inline: this loop runs per line
+                            time = None
                     except ValueError:
                         time = _rfc3339_or_none(ts, tz)
                     last_ts, last_time = ts, time

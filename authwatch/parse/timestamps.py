@@ -14,6 +14,13 @@ _FUTURE_SLACK = timedelta(days=1)
 _ISO_FIX = re.compile(r"^(.{19})(?:[.,](\d+))?(Z|z|[+-]\d\d:?\d\d)?$")
 
 
+def plausible(t: datetime) -> bool:
+    """Whether `t` can be a log's time: between 1970 and 9000. Anything else
+    (a forged `9999-12-31T23:59:59-23:59`) would overflow when shown in
+    another zone, and is no login time anyway."""
+    return 1970 < t.year < 9000
+
+
 def classic(month: str, day: int, hour: int, minute: int, second: int, now: datetime, tz: tzinfo) -> datetime:
     """`Nov 22 15:04:05` read in `tz`, in the latest year that is not more than a
     day after `now` (so a December line read in January lands in last year)."""
@@ -49,4 +56,6 @@ def rfc3339(text: str, tz: tzinfo) -> datetime:
         dt = datetime.fromisoformat(base + frac + off)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
+    if not plausible(dt):
+        raise ValueError(f"not a log's time: {text}")
     return dt

@@ -293,3 +293,30 @@ def test_alerts_for_a_target_removed_from_the_config_are_marked_dead(state, rece
     with Store(state) as store:
         (row,) = store.outbox()
         assert (row.target, row.state, row.last_error) == ("gone", "dead", "the target is no longer configured")
+
+
+def test_an_alert_whose_message_cannot_be_written_is_set_aside_and_the_rest_go(state, receiver, monkeypatch):
+    """A message that fails to render (a bug, or a value at the edge of the
+    calendar) must fail like a refused delivery, not stop the worker."""
+    from authwatch.deliver import delivery
+
+    alerts = queue(state, [login(port=p) for p in range(3)])
+    real = delivery.render
+    monkeypatch.setattr(delivery, "render", lambda row, *a: (_ for _ in ()).throw(OverflowError("date value out of "
+                        "range")) if row.alert_id == alerts[0].id else real(row, *a))
+    clock = Clock()
+    c = courier(state, settings(state, {"t": hook(receiver)}, rate_limit=0, retry_first=1, set_aside_after=3),
+                clock=clock)
+    for _ in range(3):
+        clock.now = c.work() or clock.now
+    assert ids(receiver.requests) == [a.id for a in alerts[1:]]
+    assert states(state)[alerts[0].id] == "failed"
+
+
+def test_a_time_at_the_edge_of_the_calendar_is_shown_as_logged():
+    from datetime import timedelta, timezone as tz
+
+    from authwatch.deliver.message import _when
+
+    zone = tz(timedelta(hours=14))
+    assert _when("9999-12-31T23:59:59.999999-23:59", zone) == "9999-12-31T23:59:59.999999-23:59"

@@ -52,3 +52,20 @@ def test_anything_else_gives_no_key_and_never_raises(text):
     info = authinfo.parse(text)
     assert info.key is None and info.cert is None
     assert all(m in ("publickey",) for m in info.methods)  # only real method names are kept
+
+
+def test_a_certificate_signed_by_a_made_up_ca_type_names_none_of_its_text():
+    """A certificate's CA type name is whatever the client's CA wrote: it
+    must not reach a terminal or a message (escape sequences, CRLF)."""
+    import base64
+    import struct
+
+    def s(b: bytes) -> bytes:
+        return struct.pack(">I", len(b)) + b
+
+    hostile = b"ssh-ed25519\x1b]0;PWNED\x07\r\nBcc: x@example.com"
+    blob = (s(b"ssh-ed25519-cert-v01@openssh.com") + s(b"n" * 32) + s(b"k" * 32) + struct.pack(">Q", 7)
+            + struct.pack(">I", 1) + s(b"id") + s(b"") + struct.pack(">QQ", 0, 2**64 - 1) + s(b"") + s(b"") + s(b"")
+            + s(s(hostile) + s(b"c" * 32)) + s(b"sig"))
+    key = authinfo.key("ssh-ed25519-cert-v01@openssh.com", base64.b64encode(blob).decode())
+    assert key is not None and key.cert.ca_key_type == "UNKNOWN" and key.cert.serial == 7

@@ -92,3 +92,14 @@ def test_no_user_name_made_of_log_words_moves_the_address_or_port():
         line = "2026-11-22T15:04:01.000001+00:00 web1 sshd[1]: " + shape.format(u=user, p=40000 + i % 1000)
         (event,) = parser.parse_block(line, 1)
         assert (event.ip, event.port, event.user) == ("203.0.113.5", 40000 + i % 1000, user), line
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59.999999-23:59", "0001-01-01T00:00:00.000001+23:59",
+                                   "1969-12-31T23:59:59+00:00"])
+def test_a_time_no_log_can_have_is_malformed_not_a_login(stamp):
+    """A far-future stamp overflows when shown in another zone; a central log
+    takes its lines from other hosts, which choose their stamps."""
+    parser = Parser(NOW, timezone.utc, "t")
+    for line in (f"{stamp} web1 sshd[1]: Accepted password for alice from 203.0.113.5 port 1 ssh2",
+                 f"<38>1 {stamp} web1 sshd 1 - - Accepted password for alice from 203.0.113.5 port 1 ssh2"):
+        assert parser.parse(line) == "malformed", line

@@ -153,11 +153,11 @@ def _seed(settings) -> None:
             learned = learn(settings, store, fresh, fmt="ssh-logins" if set(fresh) <= profiles else "auto")
         for problem in learned.failures:
             warn(problem)
-        n = learned.logins
-        print(f"{', '.join(fresh)}: {n} login{'s' if n != 1 else ''} recorded before now; "
-              f"{'they' if n != 1 else 'it'} will not alert" + (", and history knows them" if n else "")
-              + (f" ({bad} line{'s' if bad != 1 else ''} not understood, skipped)" if (bad := learned.stats.malformed)
-                 else ""))
+        n, bad = learned.logins, learned.stats.malformed
+        said = (f"{n} login{'s' if n != 1 else ''} recorded before now; {'they' if n != 1 else 'it'} will not "
+                f"alert, and history knows {'them' if n != 1 else 'it'}") if n else "no login recorded yet"
+        print(f"{', '.join(fresh)}: {said}"
+              + (f" ({bad} line{'s' if bad != 1 else ''} not understood, skipped)" if bad else ""))
     if queued:
         print(f"{queued} login{'s' if queued != 1 else ''} recorded since the last scan will alert at the next one")
 

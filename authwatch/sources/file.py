@@ -345,8 +345,11 @@ class FileSource:
                     rest.insert(0, copy)
                 index = self.files.index(f)
                 self.files[index:index] = rest
-                log.info("%s: truncated (copytruncate); reading the rest of its old lines from %s", self.path,
-                         ", then ".join(r.name for r in rest) or "nowhere (all read)")
+                if rest:
+                    log.info("%s: truncated (copytruncate); reading the rest of its old lines from %s", self.path,
+                             ", then ".join(r.name for r in rest))
+                else:
+                    log.info("%s: truncated (copytruncate); its old lines were all read already", self.path)
         f.restart()
 
     def _read(self, f: LogFile, final: bool = False) -> Generator[Batch, None, bool]:

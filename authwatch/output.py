@@ -41,15 +41,19 @@ def user_shown(user: str | None) -> str:
     """A user name for a line that goes on with `@host from ...`: quoted when
     it holds a space, a quote or an `@`, so that a name such as
     `x from 6.6.6.6 port 22` cannot read as the address."""
-    if user is None:
-        return "?"
-    text = printable(user)
-    if not text or _NEEDS_QUOTES.search(text):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return text
+    return "?" if user is None else quoted(printable(user))
 
 
-_NEEDS_QUOTES = re.compile(r"[\s\"'@\\]")
+def quoted(name: str) -> str:
+    """`name` in double quotes if it is empty or holds a space, a quote or an
+    `@`, a quote in it written `\\x22` as printable() writes control
+    characters; else as it is."""
+    if not name or _NEEDS_QUOTES.search(name):
+        return '"' + name.replace('"', "\\x22") + '"'
+    return name
+
+
+_NEEDS_QUOTES = re.compile(r"[\s\"'@]")
 
 
 def _escape(m: re.Match) -> str:

@@ -28,6 +28,7 @@ from authwatch.deliver import inert
 from authwatch.deliver.inert import clean
 from authwatch.enrich.geoip import DBIP_CREDIT
 from authwatch.event import seen_by
+from authwatch.output import quoted
 from authwatch.rules import DEFAULT_REASON, SEVERITIES
 from authwatch.store import Outgoing
 
@@ -157,6 +158,8 @@ def summary_line(row: Outgoing, tz: tzinfo) -> str:
 def _who_where(e: dict, geo: dict) -> str:
     """alice@web1 from 198.51.100.7 (BR)"""
     user = clean(e.get("user"), 64) if e.get("user") is not None else "?"
+    if e.get("user") is not None:
+        user = quoted(user)  # "x from 6.6.6.6"@web1 cannot mislead
     text = f"{user}@{clean(e.get('host') or '?', 64)}"
     if e.get("ip"):
         text += f" from {clean(e['ip'], 64)}"

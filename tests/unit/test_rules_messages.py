@@ -66,7 +66,7 @@ def test_a_digest_lists_the_held_alerts_inert():
     assert m.subject == "[authwatch] digest: 2 alerts held since 2026-11-18 23:00:00 +0000"
     assert m.lines == (
         "- 2026-11-18 23:00:00 +0000  alice@web1 from 177.0.3.20 (BR) — first login from Brazil for alice  [info]",
-        f"- 2026-11-19 00:00:00 +0000  <!channel> http:{WJ}//evil.example@web1 from 177.0.3.20 (BR) — first "
+        f"- 2026-11-19 00:00:00 +0000  \"<!channel> http:{WJ}//evil.example\"@web1 from 177.0.3.20 (BR) — first "
         f"login from Brazil for <!channel> http:{WJ}//evil.example  [info]",
     )
     assert m.headline.endswith("from 2026-11-18 23:00:00 +0000 to 2026-11-19 07:00:00 +0000:")

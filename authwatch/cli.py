@@ -152,8 +152,8 @@ def _replay(args: argparse.Namespace) -> int:
                 store, targets=tuple(targets or ()), hold=REPLAY_HOLD, enrichers=[enricher], log_time=True,
                 report_all=show_all or args.explain, rules=Engine(settings, store), explain=args.explain,
             )
-            stats, failures = replay(args.files, pipeline, tz, on_results, now=now, fmt=args.format)
-            for warning in enricher.take_warnings():
+            stats, failures, unread = replay(args.files, pipeline, tz, on_results, now=now, fmt=args.format)
+            for warning in unread + enricher.take_warnings():
                 _warn(warning)
         if credit and not args.json:
             out.write(f"({credit})\n")

@@ -21,7 +21,7 @@ class Learned(NamedTuple):
     users: int  # distinct (host, user) among them
     stats: Stats
     failures: list[str]  # one line per file that could not be read to its end
-    warnings: list[str]  # of the enricher (a GeoIP database missing, ...)
+    warnings: list[str]  # files none of whose lines was understood; the enricher's (a GeoIP database missing, ...)
 
 
 def learn(settings: Settings, store: Store, paths: Sequence[str], now: datetime | None = None,
@@ -41,5 +41,5 @@ def learn(settings: Settings, store: Store, paths: Sequence[str], now: datetime 
     enricher = Enricher(settings, store)
     warnings = enricher.take_warnings()
     pipeline = Pipeline(store, hold=REPLAY_HOLD, enrichers=[enricher], log_time=True, report_all=True, queue=False)
-    stats, failures = replay(paths, pipeline, settings.tz, count, now=now, fmt=fmt)
-    return Learned(logins, len(users), stats, failures, warnings)
+    stats, failures, unread = replay(paths, pipeline, settings.tz, count, now=now, fmt=fmt)
+    return Learned(logins, len(users), stats, failures, unread + warnings)

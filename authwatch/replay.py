@@ -78,9 +78,10 @@ def replay(
     on_results: Callable[[list[Result]], None],
     now: datetime | None = None,
     fmt: str = "auto",
-) -> tuple[Stats, list[str]]:
-    """Run `paths` through `pipeline`; returns the parse statistics and the
-    one-line errors of files that could not be read to the end. `fmt`:
+) -> tuple[Stats, list[str], list[str]]:
+    """Run `paths` through `pipeline`; returns the parse statistics, the
+    one-line errors of files that could not be read to the end, and warnings
+    about files none of whose lines was understood. `fmt`:
     syslog text, `journalctl -o json` lines, the PAM hook's records, the
     profile hook's ~/.ssh_logins, or auto (each file by its first line).
     Records are this machine's: given with logs, each login alerts once."""
@@ -89,7 +90,7 @@ def replay(
     if _records_among(paths, fmt):
         pipeline.correlator.pair([socket.gethostname()], logs_followed=True)
     stats = Stats()
-    errors = []
+    errors, warnings = [], []
     for path in paths:
         name = display_name(path)
         parser: Parser | JournalParser | None = None
@@ -113,8 +114,24 @@ def replay(
             errors.append(str(e))
         if parser is not None:
             stats.add(parser.stats)
+            warnings += _not_understood(name, parser.stats, fmt)
     on_results(pipeline.drain())
-    return stats, errors
+    return stats, errors, warnings
+
+
+def _not_understood(name: str, s: Stats, fmt: str) -> list[str]:
+    """A warning for a file that had lines, none of them understood (a
+    layout or format authwatch does not read), else none."""
+    if not s.lines or s.events or s.noise or s.unknown:
+        return []
+    what = f"{s.malformed:,} not in a layout authwatch reads" if s.malformed else ""
+    if s.other:
+        what += f"{', ' if what else ''}{s.other:,} from other programs than sshd"
+    how = f"read as {fmt} (--format); " if fmt != "auto" else ""
+    return [f"{name}: none of the {s.lines:,} line{'s' if s.lines != 1 else ''} read was understood ({what}); {how}authwatch reads syslog text "
+            "(classic 'Nov 22 15:04:05[.123456] host sshd[123]: ...', RFC 3339, RFC 5424), "
+            "'journalctl -o json' output, the PAM hook's records and ~/.ssh_logins, each recognised by its "
+            "first line; replay --format names one"]
 
 
 def _records_among(paths: Sequence[str], fmt: str) -> bool:

@@ -3,6 +3,7 @@
 Three layouts are read, each with the host kept per line (central logs):
 
     Nov 22 15:04:05 web1 sshd[123]: msg                      classic (RHEL, Debian <= 11)
+    Nov 22 15:04:05.123456 web1 sshd[123]: msg               classic with a fraction (journalctl -o short-precise)
     2026-11-22T15:04:05.473997+00:00 web1 sshd-session[123]: msg   RFC 3339 (Debian 12+, Ubuntu 24.04+)
     <38>1 2026-11-22T15:04:05.466036+00:00 web1 sshd 123 - - msg    RFC 5424
 
@@ -27,6 +28,8 @@ OTHER = "other"  # a syslog line from another program
 IDENTS = frozenset(("sshd", "sshd-session", "internal-sftp", "sftp-server"))
 _ISO_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:[Zz]|[+-]\d\d:?\d\d)?", re.ASCII)
 _CLASSIC_TS = re.compile(r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([ 0-3]\d) (\d\d):(\d\d):(\d\d)", re.ASCII)
+_FRACTION = r"(?:\.[0-9]{1,9})?"  # of a second, after a classic timestamp
+_CLASSIC_FRACTION = re.compile(_FRACTION, re.ASCII)
 # RFC 5424 after "<PRI>1 ": TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA MSG
 _RFC5424 = re.compile(r"(\S+) (\S+) (\S+) (\S+) \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: \ufeff?)? *(.*)")
 
@@ -50,11 +53,12 @@ _FAST_ISO, _FAST_SPECS = _fast_path(
     rf"({_ISO_TS.pattern}) (\S+) (sshd|sshd-session)\[([0-9]{{1,10}})\]: "
 )
 _FAST_CLASSIC, _ = _fast_path(  # same groups after the prefix, so the same specs
-    r"((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-3][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}) (\S+) "
+    r"((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-3][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}"
+    rf"{_FRACTION}) (\S+) "
     r"(sshd|sshd-session)\[([0-9]{1,10})\]: "
 )
 # Any syslog line, to tell "another program" from "not syslog at all".
-_ANY_LINE = re.compile(rf"(?:<\d{{1,3}}>1? ?)?(?:{_ISO_TS.pattern}|{_CLASSIC_TS.pattern}) \S+ \S")
+_ANY_LINE = re.compile(rf"(?:<\d{{1,3}}>1? ?)?(?:{_ISO_TS.pattern}|{_CLASSIC_TS.pattern}{_FRACTION}) \S+ \S")
 
 MAX_EXAMPLES = 10
 
@@ -155,7 +159,7 @@ class Parser:
                 g = m.groups()
                 ts = g[0]
                 if not iso:
-                    time = classic_cache.get(ts) or self._classic_time(ts)
+                    time = classic_cache.get(ts) or (self._classic_time(ts) if len(ts) == 15 else self._fraction(ts))
                 elif ts == last_ts:
                     time = last_time
                 else:
@@ -231,16 +235,19 @@ class Parser:
             else:  # a classic line with its priority kept
                 return self._general(line[close + 1 :], lineno)
         else:  # classic
-            stamp = line[:15]
+            end = line.find(" ", 15) if line[15:16] == "." else 15  # past a fraction of a second
+            stamp = line[:end]
+            if end < 0 or end > 25:
+                return self._not_sshd(line)
             time = self._classic_cache.get(stamp)  # type: ignore[assignment]
             if time is None:
-                if not _CLASSIC_TS.fullmatch(stamp):
+                if not _CLASSIC_TS.fullmatch(stamp[:15]) or not _CLASSIC_FRACTION.fullmatch(stamp, 15):
                     return self._not_sshd(line)
-                time = self._classic_time(stamp)
+                time = self._classic_time(stamp) if end == 15 else self._fraction(stamp)
                 if time is None:
                     return MALFORMED
-            parts = line[16:].split(" ", 2)
-            if len(parts) != 3 or line[15:16] != " ":
+            parts = line[end + 1 :].split(" ", 2)
+            if len(parts) != 3 or line[end : end + 1] != " ":
                 return self._not_sshd(line)
             host, tag, msg = parts
             ident, pid = _tag(tag)
@@ -263,6 +270,13 @@ class Parser:
             self._classic_cache.clear()
         self._classic_cache[stamp] = time
         return time
+
+    def _fraction(self, stamp: str) -> datetime | None:
+        """`Nov 22 15:04:05.123456` (already known to have that shape): the
+        second from the cache, the fraction (to the microsecond) added."""
+        second = stamp[:15]
+        time = self._classic_cache.get(second) or self._classic_time(second)
+        return None if time is None else time.replace(microsecond=int(stamp[16:22].ljust(6, "0")))
 
     @staticmethod
     def _not_sshd(line: str) -> str:

@@ -40,11 +40,12 @@ from typing import NamedTuple, Protocol
 
 from authwatch.event import Event
 from authwatch.notice import Notice
-from authwatch.parse.syslog import Parser
+from authwatch.parse.syslog import Parser, Stats
 from authwatch.sources import Batch
 from authwatch.sources.lines import BLOCK, MAX_LINE, decode
 from authwatch.sources.logfile import LogFile
 from authwatch.sources.rotated import siblings
+from authwatch.sources.unknown import UnknownLines
 from authwatch.store import Position
 
 log = logging.getLogger("authwatch")
@@ -55,6 +56,8 @@ LOOKS, LOOK_PAUSE = 3, 0.1  # looking for a rotated file that logrotate may be c
 
 
 class BlockParser(Protocol):
+    stats: Stats
+
     def parse_block(self, text: str, first_lineno: int) -> list[Event]: ...
 
 
@@ -82,6 +85,7 @@ class FileSource:
         self._started = False
         self._at_path = False  # files[-1] is the file the path names now
         self._notice = Notice(log)
+        self._unknown = UnknownLines(path)  # sshd lines not understood, said (rate-limited)
         self._earlier: tuple[Event, ...] | None = None  # context to hand out with the first batch
         self._start()  # the starting point is where the file is now, not at the first poll
 
@@ -373,7 +377,9 @@ class FileSource:
                 return True
             first = f.line
             f.consume(data[:nbytes], nlines)
-            events = self.parser(datetime.now(self.tz), self.tz, f.name).parse_block(text, first) if text is not None else []
+            parser = self.parser(datetime.now(self.tz), self.tz, f.name)
+            events = parser.parse_block(text, first) if text is not None else []
+            self._unknown.note(parser.stats)
             yield Batch(events, self.position())
 
     def _intact(self, f: LogFile) -> bool:

@@ -254,3 +254,11 @@ def test_trust_list_shows_only_the_user_asked_for(cli, config):
     assert cli("trust", "bob", "198.51.100.8", "--config", config).code == 0
     r = cli("trust", "--list", "bob", "--config", config)
     assert r.out.splitlines() == ["bob: 198.51.100.8/32 is trusted on every host with no end"]
+
+
+def test_learn_warns_about_a_file_with_no_line_understood(cli, tmp_path, config):
+    log = tmp_path / "short.log"  # `journalctl -o short`'s layout, with the sshd tag's colon lost
+    log.write_text("Nov 22 16:05:59 web1 sshd[123] Accepted password for bob from 1.2.3.4 port 22 ssh2\n")
+    r = cli("learn", "--config", config, str(log))
+    assert r.code == 0
+    assert f"authwatch: warning: {log}: none of the 1 line read was understood (" in r.err

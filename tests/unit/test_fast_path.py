@@ -21,13 +21,16 @@ EXTRA = [
     "2026-11-22T15:04:05.1+00:00 web1 sshd[9]: pam_unix(sshd:auth): x :session): session opened for user a",
     "Nov 22 15:04:05 web1 sshd[9]: Failed password for invalid user admin from 1.2.3.4 port 5 ssh2",
     "Nov 22 15:04:05 web1 sshd[9]: Disconnected from authenticating user root 1.2.3.4 port 5 [preauth]",
+    "Nov 22 15:04:05.123456 web1 sshd[9]: Accepted password for alice from 1.2.3.4 port 5 ssh2",
+    "Nov 22 15:04:05.1 web1 sshd[9]: Failed password for invalid user admin from 1.2.3.4 port 5 ssh2",
+    "Nov 22 15:04:05.123456789 web1 sshd[9]: Connection closed by 1.2.3.4 port 5 [preauth]",
 ]
 
 
 def general_path(parser: syslog.Parser, line: str):
     """The same line through the tokenising path and parse_message."""
     m = re.match(r"(\S+) (\S+) (\S+)\[(\d+)\]: (.*)", line) or re.match(
-        r"(\w{3} [ \d]\d \d\d:\d\d:\d\d) (\S+) (\S+)\[(\d+)\]: (.*)", line
+        r"(\w{3} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?) (\S+) (\S+)\[(\d+)\]: (.*)", line
     )
     stamp, host, ident, pid, msg = m.groups()
     time = parser._general(f"{stamp} {host} {ident}[{pid}]: Accepted none for t from 1.1.1.1 port 1 ssh2", 1).time

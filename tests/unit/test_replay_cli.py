@@ -233,3 +233,36 @@ def test_a_cut_off_gzip_still_gives_the_lines_before_the_cut(cli, tmp_path):
     whole = cli("replay", "--events", "--json", str(FIXTURES / "bruteforce-excerpt.log")).json()
     assert len(whole) * 0.4 < len(recovered) < len(whole)
     assert [e["port"] for e in recovered] == [e["port"] for e in whole[: len(recovered)]]
+
+
+@pytest.mark.parametrize(
+    "content, fmt",
+    [
+        (b"Nov 22 16:05:59 web1 sshd[123] Accepted password for bob from 1.2.3.4 port 22 ssh2\n", "auto"),  # no colon
+        (os.urandom(20_000), "auto"),
+        ((FIXTURES / "openssh-10-classic.log").read_bytes(), "ssh-logins"),
+    ],
+    ids=["unknown-layout", "binary", "wrong-format"],
+)
+def test_a_file_with_no_line_understood_is_warned_about(cli, tmp_path, content, fmt):
+    log = tmp_path / "auth.log"
+    log.write_bytes(content)
+    r = cli("replay", "--format", fmt, str(log))
+    assert r.code == 0 and r.out == ""
+    [warning] = [line for line in r.err.splitlines() if line.startswith(f"authwatch: warning: {log}: none of the ")]
+    assert "was understood" in warning and "classic 'Nov 22 15:04:05[.123456]" in warning and "--format" in warning
+    assert (f"read as {fmt} (--format)" in warning) == (fmt != "auto")
+
+
+def test_a_file_with_lines_understood_or_no_lines_is_not_warned_about(cli, tmp_path):
+    (tmp_path / "empty.log").write_bytes(b"")
+    r = cli("replay", str(tmp_path / "empty.log"), str(FIXTURES / "openssh-10-classic.log"))
+    assert r.code == 0 and "warning" not in r.err
+
+
+def test_journalctl_short_precise_lines_are_replayed(cli, tmp_path):
+    log = tmp_path / "short-precise.log"
+    log.write_bytes(b"Nov 22 16:05:59.123456 web1 sshd[123]: Accepted password for bob from 1.2.3.4 port 22 ssh2\n")
+    r = cli("replay", "--json", "--now", "2026-11-23T00:00", str(log))
+    assert r.code == 0 and "warning" not in r.err
+    assert json.loads(r.out)["time"] == "2026-11-22T16:05:59.123456+00:00"

@@ -75,6 +75,27 @@ def test_classic_feb_29_goes_back_to_a_leap_year():
     assert timestamps.classic("Feb", 29, 1, 2, 3, now, UTC).year == 2024
 
 
+FAILED = "Failed password for alice from 198.51.100.7 port 52144 ssh2"
+
+
+@pytest.mark.parametrize("msg", [FAILED, MSG])  # the fast path, the general path
+@pytest.mark.parametrize("fraction, micros", [(".123456", 123456), (".1", 100000), (".123456789", 123456)])
+def test_classic_with_a_fraction_of_a_second_keeps_the_microseconds(msg, fraction, micros):
+    """journalctl -o short-precise, rsyslog's high-precision traditional templates."""
+    e = parse(f"Nov 22 15:04:05{fraction} web1 sshd[9]: {msg}")
+    assert e.time == datetime(2026, 11, 22, 15, 4, 5, micros, tzinfo=UTC)
+    assert (e.host, e.pid, e.user, e.source) == ("web1", 9, "alice", "auth.log:3")
+    assert parse(f"<38>Nov 22 15:04:05{fraction} web1 sshd[9]: {msg}").time.microsecond == micros
+
+
+def test_classic_timestamps_are_cached_by_the_second_fraction_or_not():
+    p = Parser(NOW, UTC, "f")
+    lines = [f"Nov 22 15:04:05.{n:06d} web1 sshd[9]: {msg}" for n in range(50) for msg in (FAILED, MSG)]
+    events = p.parse_block("\n".join(lines + [f"Nov 22 15:04:05 web1 sshd[9]: {MSG}"]), 1)
+    assert [e.time.microsecond for e in events] == [n for n in range(50) for _ in range(2)] + [0]
+    assert list(p._classic_cache) == ["Nov 22 15:04:05"]
+
+
 def test_classic_with_priority_prefix():
     assert parse(f"<38>Nov 22 15:04:05 web1 sshd[9]: {MSG}").user == "alice"
 
@@ -96,6 +117,7 @@ def test_many_hosts_in_one_central_log():
         f"Nov 22 15:04:05 web1 sshd[٤]: {MSG}",  # non-ASCII digits
         f"2026-11-22T15:04:05+00:00 web1 sudo[4]: {MSG}",
         "2026-11-22T15:04:05+00:00 web1 CRON[1]: pam_unix(cron:session): session opened for user root",
+        "Nov 22 15:04:05.123456 web1 CRON[1]: pam_unix(cron:session): session opened for user root",
     ],
 )
 def test_lines_without_the_sshd_tag_are_other_programs(line):
@@ -104,7 +126,10 @@ def test_lines_without_the_sshd_tag_are_other_programs(line):
 
 @pytest.mark.parametrize(
     "line",
-    ["", "hello", "\x00\x01\x02 binary", "Nov 99 15:04:05 web1 sshd[1]: x", "2026-13-45T99:99:99+00:00 web1 sshd[1]: " + MSG],
+    ["", "hello", "\x00\x01\x02 binary", "Nov 99 15:04:05 web1 sshd[1]: x", "2026-13-45T99:99:99+00:00 web1 sshd[1]: " + MSG,
+     f"Nov 22 15:04:05. web1 sshd[1]: {MSG}", f"Nov 22 15:04:05.1234567890 web1 sshd[1]: {MSG}",
+     f"Nov 22 15:04:05.12a web1 sshd[1]: {MSG}", f"Nov 22 15:04:05,123 web1 sshd[1]: {MSG}",
+     "Nov 22 15:04:05.123456"],
 )
 def test_malformed(line):
     assert parse(line) == MALFORMED

@@ -21,6 +21,7 @@ seconds); `off` (or `false`) turns an optional check off.
 from __future__ import annotations
 
 import difflib
+import functools
 import grp
 import os
 import re
@@ -28,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
 
 from authwatch import yamldoc, zones
 from authwatch.errors import ConfigError, UsageError
@@ -314,7 +315,9 @@ def url_secrets(url: str, user: bool = True) -> list[str]:
         parts = urlsplit(url)
         found = [parts.password or "", (parts.username or "") if user else ""]
         found += parts.path.split("/")
-        found += [v for k, v in parse_qsl(parts.query) if k.lower().lstrip("+-:") not in _NOT_SECRET]
+        # as written: parse_qsl would turn a "+" into a space, Apprise keeps it
+        query = [p.partition("=") for p in parts.query.split("&")]
+        found += [v for k, _, v in query if unquote_plus(k).lower().lstrip("+-:") not in _NOT_SECRET]
     except ValueError:
         return []
     if parts.scheme.lower() not in _SERVER_HOST_SCHEMES:
@@ -322,10 +325,32 @@ def url_secrets(url: str, user: bool = True) -> list[str]:
         found += [host, host.rpartition(":")[0] or host]  # urlsplit's hostname would be lower-cased
     out = set()
     for s in found:
-        for form in (s, unquote(s)):
+        for form in (s, unquote(s), unquote_plus(s)):
             if len(form) >= 3:
                 out.add(form)
     return sorted(out, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` with each of `secrets` replaced by `***`, in whatever way it
+    was percent-encoded again on the way (requests, urllib3 and Apprise each
+    quote a URL their own way: `/` as `%2F` or not, `+` as `%2B`, a space as
+    `+` or `%20`, hex digits in either case)."""
+    return _secret_pattern(tuple(secrets)).sub("***", text) if secrets else text
+
+
+@functools.lru_cache(maxsize=64)
+def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern:
+    """Each secret as a pattern where every character is itself or its
+    percent-encoding; a space also `+` and a `+` also a space (as a query
+    string is decoded), longest secret first."""
+    def char(c: str) -> str:
+        forms = [re.escape(c), "".join(f"%[{b >> 4:X}{b >> 4:x}][{b & 15:X}{b & 15:x}]" for b in c.encode())]
+        if c in " +":
+            forms.append(r"\+" if c == " " else " ")
+        return f"(?:{'|'.join(forms)})"
+
+    return re.compile("|".join("".join(map(char, s)) for s in sorted(secrets, key=len, reverse=True)))
 
 
 _INVALID = object()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -16,7 +17,7 @@ from authwatch.deliver.delivery import WINDOW, Courier, Delivery
 from authwatch.deliver.targets import build
 from authwatch.store import Store
 from tests.conftest import REPO
-from tests.delivery.conftest import login, queue, settings
+from tests.delivery.conftest import TOKEN, encodings, login, queue, settings
 
 
 class Clock:
@@ -293,3 +294,11 @@ def test_alerts_for_a_target_removed_from_the_config_are_marked_dead(state, rece
     with Store(state) as store:
         (row,) = store.outbox()
         assert (row.target, row.state, row.last_error) == ("gone", "dead", "the target is no longer configured")
+
+
+@pytest.mark.parametrize("url", [f"jsons://127.0.0.1:1/hook/{quote(TOKEN, safe='')}", f"jsons://127.0.0.1:1/x?-key={TOKEN}",
+                                 f"jsons://127.0.0.1:1/x?-key={quote(TOKEN, safe='')}"])
+def test_a_target_scrubs_its_token_in_every_encoding(state, url):
+    target = build(settings(state, {"t": url}))["t"]
+    for form in encodings(TOKEN):
+        assert target.scrub(f"failed at /{form}?x") == "failed at /***?x", form

@@ -25,7 +25,7 @@ import functools
 import grp
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
@@ -221,21 +221,27 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None, sends:
         rules=values.get("rules", ()),
         quiet_hours=values.get("quiet_hours", ()),
         digest_at=values.get("digest_at", Settings.digest_at),
-        secrets=_secrets_in_file(doc.data.get("targets")),
+        secrets=_secrets_in_file(doc.data),
         warnings=tuple(sorted(check.warnings, key=_place)),
         explicit=frozenset(values),
     )
 
 
-def _secrets_in_file(targets: Any) -> tuple[str, ...]:
-    """The targets whose URL, as written in the file (before ${NAME} is
-    replaced), holds a password or a token: a file with these must not be
-    readable by others. A user name alone is not a secret."""
+def _secrets_in_file(data: dict) -> tuple[str, ...]:
+    """The targets, and geoip.update_url, whose URL as written in the file
+    (before ${NAME} is replaced) holds a password, a token or a license key:
+    a file with these must not be readable by others. A user name alone is
+    not a secret."""
+    targets = data.get("targets")
     found = []
     for name, spec in (targets or {}).items() if isinstance(targets, dict) else ():
         url = spec.get("url") if isinstance(spec, dict) else spec
         if isinstance(url, str) and url_secrets(_ENV.sub("", url), user=False):
             found.append(f"targets.{name}: {_secret_parts(_ENV.sub('', url))}")
+    geoip = data.get("geoip")
+    url = geoip.get("update_url") if isinstance(geoip, dict) else None
+    if isinstance(url, str) and update_url_secrets(_ENV.sub("", url), user=False):
+        found.append("geoip.update_url: its password, a query value or a key in its path")
     return tuple(found)
 
 
@@ -323,6 +329,31 @@ def url_secrets(url: str, user: bool = True) -> list[str]:
     if parts.scheme.lower() not in _SERVER_HOST_SCHEMES:
         host = parts.netloc.rpartition("@")[2]
         found += [host, host.rpartition(":")[0] or host]  # urlsplit's hostname would be lower-cased
+    return _forms(found)
+
+
+def update_url_secrets(url: str, user: bool = True) -> list[str]:
+    """The parts of geoip.update_url that may be secret, as url_secrets()
+    gives them: the password, with `user` the user name (an account id),
+    query values, and path segments that look like a key (20 or more letters,
+    digits and _ with a digit, as in DB-IP's /account/KEY/...); never a part
+    holding {edition} or {month}, which changes with each download."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or "", (parts.username or "") if user else ""]
+        found += [p for p in parts.path.split("/") if _PATH_KEY.fullmatch(unquote(p))]
+        found += [q.partition("=")[2] for q in parts.query.split("&")]
+    except ValueError:
+        return []
+    return _forms(s for s in found if "{" not in s)
+
+
+_PATH_KEY = re.compile(r"(?=.*\d)\w{20,}", re.ASCII)
+
+
+def _forms(found: Iterable[str]) -> list[str]:
+    """Each of `found` raw and percent-decoded (a query's `+` a space or
+    not), longest first; shorter than 3 characters is no secret."""
     out = set()
     for s in found:
         for form in (s, unquote(s), unquote_plus(s)):

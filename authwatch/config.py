@@ -21,14 +21,15 @@ seconds); `off` (or `false`) turns an optional check off.
 from __future__ import annotations
 
 import difflib
+import functools
 import grp
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
 
 from authwatch import yamldoc, zones
 from authwatch.errors import ConfigError, UsageError
@@ -220,21 +221,27 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None, sends:
         rules=values.get("rules", ()),
         quiet_hours=values.get("quiet_hours", ()),
         digest_at=values.get("digest_at", Settings.digest_at),
-        secrets=_secrets_in_file(doc.data.get("targets")),
+        secrets=_secrets_in_file(doc.data),
         warnings=tuple(sorted(check.warnings, key=_place)),
         explicit=frozenset(values),
     )
 
 
-def _secrets_in_file(targets: Any) -> tuple[str, ...]:
-    """The targets whose URL, as written in the file (before ${NAME} is
-    replaced), holds a password or a token: a file with these must not be
-    readable by others. A user name alone is not a secret."""
+def _secrets_in_file(data: dict) -> tuple[str, ...]:
+    """The targets, and geoip.update_url, whose URL as written in the file
+    (before ${NAME} is replaced) holds a password, a token or a license key:
+    a file with these must not be readable by others. A user name alone is
+    not a secret."""
+    targets = data.get("targets")
     found = []
     for name, spec in (targets or {}).items() if isinstance(targets, dict) else ():
         url = spec.get("url") if isinstance(spec, dict) else spec
         if isinstance(url, str) and url_secrets(_ENV.sub("", url), user=False):
             found.append(f"targets.{name}: {_secret_parts(_ENV.sub('', url))}")
+    geoip = data.get("geoip")
+    url = geoip.get("update_url") if isinstance(geoip, dict) else None
+    if isinstance(url, str) and update_url_secrets(_ENV.sub("", url), user=False):
+        found.append("geoip.update_url: its password, a query value or a key in its path")
     return tuple(found)
 
 
@@ -314,18 +321,67 @@ def url_secrets(url: str, user: bool = True) -> list[str]:
         parts = urlsplit(url)
         found = [parts.password or "", (parts.username or "") if user else ""]
         found += parts.path.split("/")
-        found += [v for k, v in parse_qsl(parts.query) if k.lower().lstrip("+-:") not in _NOT_SECRET]
+        # as written: parse_qsl would turn a "+" into a space, Apprise keeps it
+        query = [p.partition("=") for p in parts.query.split("&")]
+        found += [v for k, _, v in query if unquote_plus(k).lower().lstrip("+-:") not in _NOT_SECRET]
     except ValueError:
         return []
     if parts.scheme.lower() not in _SERVER_HOST_SCHEMES:
         host = parts.netloc.rpartition("@")[2]
         found += [host, host.rpartition(":")[0] or host]  # urlsplit's hostname would be lower-cased
+    return _forms(found)
+
+
+def update_url_secrets(url: str, user: bool = True) -> list[str]:
+    """The parts of geoip.update_url that may be secret, as url_secrets()
+    gives them: the password, with `user` the user name (an account id),
+    query values, and path segments that look like a key (20 or more letters,
+    digits and _ with a digit, as in DB-IP's /account/KEY/...); never a part
+    holding {edition} or {month}, which changes with each download."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or "", (parts.username or "") if user else ""]
+        found += [p for p in parts.path.split("/") if _PATH_KEY.fullmatch(unquote(p))]
+        found += [q.partition("=")[2] for q in parts.query.split("&")]
+    except ValueError:
+        return []
+    return _forms(s for s in found if "{" not in s)
+
+
+_PATH_KEY = re.compile(r"(?=.*\d)\w{20,}", re.ASCII)
+
+
+def _forms(found: Iterable[str]) -> list[str]:
+    """Each of `found` raw and percent-decoded (a query's `+` a space or
+    not), longest first; shorter than 3 characters is no secret."""
     out = set()
     for s in found:
-        for form in (s, unquote(s)):
+        for form in (s, unquote(s), unquote_plus(s)):
             if len(form) >= 3:
                 out.add(form)
     return sorted(out, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` with each of `secrets` replaced by `***`, in whatever way it
+    was percent-encoded again on the way (requests, urllib3 and Apprise each
+    quote a URL their own way: `/` as `%2F` or not, `+` as `%2B`, a space as
+    `+` or `%20`, hex digits in either case)."""
+    return _secret_pattern(tuple(secrets)).sub("***", text) if secrets else text
+
+
+@functools.lru_cache(maxsize=64)
+def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern:
+    """Each secret as a pattern where every character is itself or its
+    percent-encoding; a space also `+` and a `+` also a space (as a query
+    string is decoded), longest secret first."""
+    def char(c: str) -> str:
+        forms = [re.escape(c), "".join(f"%[{b >> 4:X}{b >> 4:x}][{b & 15:X}{b & 15:x}]" for b in c.encode())]
+        if c in " +":
+            forms.append(r"\+" if c == " " else " ")
+        return f"(?:{'|'.join(forms)})"
+
+    return re.compile("|".join("".join(map(char, s)) for s in sorted(secrets, key=len, reverse=True)))
 
 
 _INVALID = object()

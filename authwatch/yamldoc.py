@@ -131,7 +131,7 @@ def _build(node: yaml.Node, path: Path, doc: Doc) -> Any:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlError(doc.name, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
                                 "a key must be a plain value")
-            key = _constructor.construct_object(key_node)
+            key = _construct(key_node, doc)
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise YamlError(doc.name, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
                                 "merge keys (<<) are not supported")
@@ -143,7 +143,21 @@ def _build(node: yaml.Node, path: Path, doc: Doc) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (i,), doc) for i, item in enumerate(node.value)]
+    return _construct(node, doc)
+
+
+# Tags of YAML's safe schema, named in an error (any other tag is the user's own text).
+_KNOWN_TAGS = frozenset(("binary", "bool", "float", "int", "null", "str", "timestamp"))
+
+
+def _construct(node: yaml.ScalarNode, doc: Doc) -> Any:
+    """The value of a scalar. A tag that does not fit it (`!!int 'text'`)
+    fails in PyYAML with an exception of any kind, whose text repeats the
+    value (a target URL's password): the error names only its place."""
     try:
         return _constructor.construct_object(node)
-    except yaml.YAMLError as e:
-        raise YamlError(doc.name, node.start_mark.line + 1, node.start_mark.column + 1, f"invalid value: {e}") from None
+    except Exception:
+        name = node.tag.removeprefix("tag:yaml.org,2002:")
+        what = f"cannot be read as !!{name}" if name in _KNOWN_TAGS else "has a tag that does not fit it"
+        raise YamlError(doc.name, node.start_mark.line + 1, node.start_mark.column + 1,
+                        f"invalid value: it {what}; write it without the tag") from None

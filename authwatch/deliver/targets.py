@@ -19,9 +19,10 @@
 Every call is bounded by the target's `timeout` (Apprise's `?cto=`/`?rto=` in
 the URL win) and runs in the caller's thread (Apprise's own thread pool is
 never used: its threads would hold the process open at exit). Errors are one
-line, with anything that looks like a secret of the URL replaced by `***`;
-the URL itself is never shown. Apprise's own log, whose debug lines hold the
-URL and the payload, is kept out of authwatch's log.
+line, with anything that looks like a secret of the URL replaced by `***`
+however it was percent-encoded again; the URL itself is never shown, nor the
+path urllib3 names ("with url: ..."). Apprise's own log, whose debug lines
+hold the URL and the payload, is kept out of authwatch's log.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from apprise.plugins.email import NotifyEmail
 from apprise.plugins.slack import NotifySlack
 
 from authwatch.config import Settings
-from authwatch.config import url_secrets as _secrets_of
+from authwatch.config import scrub, url_secrets
 from authwatch.deliver import mail, sendmail
 from authwatch.deliver.message import Message
 from authwatch.errors import ConfigError
@@ -79,16 +80,14 @@ class Target:
         self.name = name
         self.timeout = timeout
         self.rate_limit = rate_limit
-        self._secrets = _secrets_of(url)
+        self._secrets = url_secrets(url)
 
     def send(self, message: Message) -> None:
         """Deliver `message` or raise DeliveryError."""
         raise NotImplementedError
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, self._secrets)
 
 
 class AppriseTarget(Target):
@@ -219,7 +218,7 @@ def build_one(name: str, spec: Mapping[str, Any], settings: Settings) -> Target:
     with apprise.LogCapture(level=logging.WARNING, fmt="%(levelname)s %(message)s") as log:
         plugin = Apprise.instantiate(url, asset=ASSET)
     if plugin is None:
-        raise ValueError(_load_error(scheme, log.getvalue(), _secrets_of(url)))
+        raise ValueError(_load_error(scheme, log.getvalue(), url_secrets(url)))
     if isinstance(plugin, NotifyEmail):
         return SmtpTarget(name, url, timeout, rate_limit, plugin)
     cls = SendmailTarget if scheme == sendmail.SCHEME else AppriseTarget
@@ -245,9 +244,7 @@ def _load_error(scheme: str, log: str, secrets: list[str]) -> str:
             # Apprise quotes the offending value in brackets: a token, a key
             # (keep a plain word such as "(third)", which says which part).
             reasons.append(_QUOTED.sub(lambda m: m.group() if _WORD.fullmatch(m.group()) else "(…)", text))
-    reason = "; ".join(reasons) or "a part of it is missing or malformed"
-    for secret in secrets:
-        reason = reason.replace(secret, "***")
+    reason = scrub("; ".join(reasons) or "a part of it is missing or malformed", secrets)
     return f"Apprise cannot use this {scheme}:// URL: {reason}"
 
 
@@ -262,12 +259,14 @@ def _apprise_error(result: Any) -> str:
         for entry in service.logs():
             text = " ".join(entry.message.split())
             if entry.level in ("WARNING", "ERROR", "CRITICAL") or "Exception" in text or "Response Details" in text:
-                text = _socket_reason(text)
+                text = _WITH_URL.sub("", _socket_reason(text))
                 if text not in said:
                     said.append(text)
     return ("; ".join(said) or f"failed ({result.status.name.lower()})")[:1000]
 
 
+# urllib3's "Max retries exceeded with url: /PATH?QUERY": the URL as it quoted it
+_WITH_URL = re.compile(r" with url: \S*")
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")
 _TIMED_OUT = re.compile(r"(?:Read|Connect(?:ion)?)\b[^'\"]*?timed out(?:\. \((?:read|connect) timeout=[\d.]+\))?",
                         re.IGNORECASE)

@@ -1,6 +1,7 @@
 """`authwatch geoip update`: fetch the monthly DB-IP Lite City and ASN
 databases (free, CC BY 4.0, no account needed), check them, and replace the
-old files atomically.
+old files atomically. Messages show the URL with its password, account,
+query values and path keys (see config.update_url_secrets) as `***`.
 
 Each edition is downloaded to a temporary file beside its target, unpacked
 (gzip, recognised by content), opened with the real reader and probed, and
@@ -24,6 +25,7 @@ from datetime import date, datetime, timezone
 from typing import BinaryIO, NamedTuple
 
 from authwatch import __version__
+from authwatch.config import scrub, update_url_secrets
 from authwatch.enrich.geoip import GeoError, open_database
 
 EDITIONS = (("city", "dbip-city-lite.mmdb", "location"), ("asn", "dbip-asn-lite.mmdb", "asn"))
@@ -71,8 +73,10 @@ def update(url_pattern: str, directory: str, today: date | None = None, fetch: F
     except OSError as e:
         return [Outcome(edition, os.path.join(directory, name), False, f"cannot create {directory}: {e.strerror}")
                 for edition, name, _ in EDITIONS]
-    return [_update_one(edition, os.path.join(directory, name), want, url_pattern, today, fetch)
-            for edition, name, want in EDITIONS]
+    secrets = update_url_secrets(url_pattern)
+    return [o._replace(message=scrub(o.message, secrets))
+            for o in (_update_one(edition, os.path.join(directory, name), want, url_pattern, today, fetch)
+                      for edition, name, want in EDITIONS)]
 
 
 def _update_one(edition: str, target: str, want: str, url_pattern: str, today: date, fetch: Fetch) -> Outcome:

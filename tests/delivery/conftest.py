@@ -3,9 +3,12 @@ and alerts queued in a real state store."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from urllib.parse import quote, quote_plus
 
 import pytest
+from requests.utils import requote_uri
 
 from authwatch.alert import Alert
 from authwatch.config import DeliverySettings, Settings
@@ -14,6 +17,14 @@ from authwatch.store import Store
 from tests.delivery.servers import HttpReceiver, self_signed_cert
 
 T = datetime(2026, 11, 22, 15, 4, 5, tzinfo=timezone.utc)
+TOKEN = "Zm9v+YmFy/YmF6="  # "+", "/" and "=": each library percent-encodes these its own way
+
+
+def encodings(token: str) -> set[str]:
+    """The forms a token of a URL takes once requests, urllib3 or Apprise quote it again."""
+    return {token, token.replace("+", " "), requote_uri(token), quote_plus(token), quote_plus(token, safe="/")} | {
+        quote(token, safe=safe) for safe in ("", "/", "+", "=", "+=", "/+=")} | {
+        re.sub("%..", lambda m: m.group().lower(), quote(token, safe=""))}
 
 
 def settings(state: str, targets: dict, **delivery) -> Settings:

@@ -7,6 +7,7 @@ import pytest
 
 from authwatch.enrich.geoip import DBIP_CREDIT
 from tests.conftest import FIXTURES
+from tests.delivery.conftest import TOKEN, encodings
 from tests.delivery.servers import free_port
 from tests.loglines import accepted, at
 from tests.mmdbs import asn_db, city_db
@@ -143,6 +144,22 @@ def test_test_notify_reports_each_target(cli, conf, receiver):
     assert r.code == 0 and r.out.startswith("hook  ok")
     r = cli("test-notify", "hoook", "--config", config)
     assert r.code == 2 and "no target named 'hoook'; configured: hook, down" in r.err
+
+
+def test_delivery_errors_show_a_token_in_none_of_its_encodings(cli, conf, receiver, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOK", TOKEN)
+    tls = f"jsons://127.0.0.1:{receiver.port}"  # TLS to a plain HTTP server: fails, naming the request
+    config = conf({"inpath": f"{tls}/hook/${{TOK}}", "inquery": f"{tls}/x?-key=${{TOK}}",
+                   "written": f"{tls}/x?-key={TOKEN}"})
+    shown = cli("test-notify", "--config", config)
+    assert shown.code == 1 and shown.out.count("FAILED: A Connection error occurred") == 3
+    state = str(tmp_path / "kept.db")
+    replay = cli("replay", "--notify", "--state", state, "--config", config, LOG)
+    listed = cli("outbox", "--config", config, "--state", state)
+    assert listed.out.count("last error: A Connection error occurred") >= 3
+    for text in (shown.out, shown.err, replay.out, replay.err, listed.out):
+        assert "with url" not in text
+        assert not [form for form in encodings(TOKEN) if form in text]
 
 
 def test_test_notify_without_targets(cli, tmp_path):

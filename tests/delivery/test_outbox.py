@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -16,7 +17,7 @@ from authwatch.deliver.delivery import WINDOW, Courier, Delivery
 from authwatch.deliver.targets import build
 from authwatch.store import Store
 from tests.conftest import REPO
-from tests.delivery.conftest import login, queue, settings
+from tests.delivery.conftest import TOKEN, encodings, login, queue, settings
 
 
 class Clock:
@@ -320,3 +321,11 @@ def test_a_time_at_the_edge_of_the_calendar_is_shown_as_logged():
 
     zone = tz(timedelta(hours=14))
     assert _when("9999-12-31T23:59:59.999999-23:59", zone) == "9999-12-31T23:59:59.999999-23:59"
+
+
+@pytest.mark.parametrize("url", [f"jsons://127.0.0.1:1/hook/{quote(TOKEN, safe='')}", f"jsons://127.0.0.1:1/x?-key={TOKEN}",
+                                 f"jsons://127.0.0.1:1/x?-key={quote(TOKEN, safe='')}"])
+def test_a_target_scrubs_its_token_in_every_encoding(state, url):
+    target = build(settings(state, {"t": url}))["t"]
+    for form in encodings(TOKEN):
+        assert target.scrub(f"failed at /{form}?x") == "failed at /***?x", form

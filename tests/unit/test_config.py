@@ -122,6 +122,23 @@ def test_aliases_within_bounds_are_values_like_any_other():
     assert parse(_laughs(4)).warnings  # 10,000 values: unknown keys, but read
 
 
+@pytest.mark.parametrize("tag, said", [
+    ("!!binary", "it cannot be read as !!binary"), ("!!int", "it cannot be read as !!int"),
+    ("!!bool", "it cannot be read as !!bool"), ("!!timestamp", "it cannot be read as !!timestamp"),
+    ("!!float", "it cannot be read as !!float"), ("!!Hunter2pw", "it has a tag that does not fit it"),
+])
+def test_a_tag_that_does_not_fit_a_target_url_names_its_place_never_the_url(cli, tmp_path, tag, said):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"targets:\n  hook: {tag} 'mailto://u:Hunter2pw@h'\n")
+    r = cli("check", "--config", str(path))
+    assert (r.code, r.out) == (3, "")
+    assert r.err == f"authwatch: error: {path}:2:9: invalid value: {said}; write it without the tag\n"
+    assert "hunter2pw" not in r.err.lower()
+    path.write_text(f"targets:\n  {tag} 'x:Hunter2pw': 'json://h/x'\n")  # a key with such a tag
+    r = cli("check", "--config", str(path))
+    assert (r.code, r.err) == (3, f"authwatch: error: {path}:2:3: invalid value: {said}; write it without the tag\n")
+
+
 def test_yaml_1_1_surprises_do_not_happen():
     from authwatch import yamldoc
 

@@ -156,3 +156,28 @@ def test_the_command(server, good, tmp_path, cli):
     assert r.code == 1 and r.out == "" and r.err.count("authwatch: error: ") == 2 and "kept the old file" in r.err
     r = cli("geoip", "lookup", "177.0.0.1", "--config", str(config))
     assert "São Paulo, Brazil (BR)" in r.out  # the old files still serve
+
+
+KEY = "0123456789abcdef0123456789abcdef01234567"  # a DB-IP style account key
+
+
+def test_the_command_shows_no_key_token_or_password_of_the_url(server, good, tmp_path, cli):
+    month = f"{date.today():%Y-%m}"
+    for edition in ("city", "asn"):
+        server.files[f"/account/{KEY}/db/{edition}-{month}.mmdb.gz?edition={edition}&token=TokSecret"] = good[edition]
+    config = tmp_path / "c.yaml"
+    config.write_text(f"state: {tmp_path}/state.db\ngeoip: {{update_url: "
+                      f"'{server.url}/account/{KEY}/db/{{edition}}-{{month}}.mmdb.gz?edition={{edition}}&token=TokSecret'}}\n")
+    config.chmod(0o600)
+    r = cli("geoip", "update", "--config", str(config))
+    assert r.code == 0, r.err
+    assert f"updated from {server.url}/account/***/db/city-{month}.mmdb.gz?edition=city&token=*** (" in r.out
+    server.files.clear()
+    r = cli("geoip", "update", "--config", str(config))
+    assert r.code == 1 and "not found (HTTP 404)" in r.err
+    pw = tmp_path / "pw.yaml"
+    pw.write_text(f"state: {tmp_path}/state.db\ngeoip: {{update_url: 'http://acct:LicKey@{server.url[7:]}/{{edition}}.gz'}}\n")
+    failed = cli("geoip", "update", "--config", str(pw))
+    assert failed.code == 1 and "http://***:***@127.0.0.1:" in failed.err
+    for text in (r.out, r.err, failed.err):
+        assert not any(secret in text for secret in (KEY, "TokSecret", "LicKey", "acct"))

@@ -170,4 +170,23 @@ def test_a_file_holding_secrets_must_not_be_readable_by_others(tmp_path):
     assert config.insecure(config.load(str(clean))) is None  # nothing secret in it
     clean.chmod(0o646)
     assert "anyone may change it (mode 0646)" in config.insecure(config.load(str(clean)))
+
+
+@pytest.mark.parametrize("url, secret", [
+    ("https://download.example/{edition}.mmdb.gz?license_key=LicKey", True),
+    ("https://acct:LicKey@download.example/{edition}.mmdb.gz", True),
+    ("https://db-ip.com/account/0123456789abcdef0123456789abcdef01234567/db/{edition}.mmdb.gz", True),
+    ("https://download.db-ip.com/free/dbip-{edition}-lite-{month}.mmdb.gz", False),
+    ("https://mirror.example/GeoLite2-Country/{edition}.mmdb.gz?edition={edition}", False),
+    ("https://download.example/{edition}.mmdb.gz?license_key=${GEOIP_KEY}", False),
+])
+def test_a_geoip_update_url_with_a_key_must_not_be_readable_by_others(tmp_path, monkeypatch, url, secret):
+    monkeypatch.setenv("GEOIP_KEY", "LicKey")  # from the environment: not in the file
+    path = tmp_path / "config.yaml"
+    path.write_text(f"geoip: {{update_url: '{url}'}}\n")
+    path.chmod(0o644)
+    why = config.insecure(config.load(str(path)))
+    assert (why is not None) == secret
+    if secret:
+        assert "holds secrets (geoip.update_url: its password, a query value or a key in its path)" in why
     assert config.insecure(config.defaults()) is None

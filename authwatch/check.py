@@ -48,7 +48,8 @@ def summary(settings: Settings) -> list[str]:
         ("state", settings.state),
         ("sources", ", ".join(settings.sources)),
         ("timezone", settings.timezone or f"{settings.tz} (the system's)"),
-        ("targets", ", ".join(settings.targets) or "none: alerts are only printed (replay) or kept in the outbox"),
+        ("targets", ", ".join(settings.targets) or "none: replay prints alerts; run and scan only log them, and a "
+                    "target added later gets only the alerts raised after it"),
     ]
     if settings.quiet_hours:
         at = ", ".join(f"{m // 60:02d}:{m % 60:02d}" for m in settings.digest_at)

@@ -281,7 +281,10 @@ class Service:
 
     @staticmethod
     def _queued(alert: Alert) -> None:
-        log.info("alert queued: %s", summary(alert.event))
+        if alert.targets:
+            log.info("alert queued: %s", summary(alert.event))
+        else:
+            log.info("alert kept (no target configured): %s", summary(alert.event))
 
     # -- sources -------------------------------------------------------------------------
 

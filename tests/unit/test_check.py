@@ -162,6 +162,8 @@ def test_without_a_file_the_built_in_defaults(cli, tmp_path):
     assert first.startswith(f"no configuration file (none at {tmp_path}/") and first.endswith(
         "/config.yaml, and no --config or $AUTHWATCH_CONFIG): the built-in defaults hold")
     assert "  rules     none: every login alerts at info, a forged sshd entry at critical\n" in r.out
+    assert ("  targets   none: replay prints alerts; run and scan only log them, and a target added later gets only "
+            "the alerts raised after it\n") in r.out
 
 
 # -- sshd's LogLevel ------------------------------------------------------------

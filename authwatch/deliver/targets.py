@@ -248,6 +248,9 @@ def _load_error(scheme: str, log: str, secrets: list[str]) -> str:
     reason = "; ".join(reasons) or "a part of it is missing or malformed"
     for secret in secrets:
         reason = reason.replace(secret, "***")
+    if scheme.startswith("mailto") and "Invalid ~From~ email" in reason:
+        reason = reason.rstrip() + (" (without ?from=, the From address is made from the URL's user and host, and an IP address "
+                   "is no mail domain: give one, such as ?from=alerts@example.com)")
     return f"Apprise cannot use this {scheme}:// URL: {reason}"
 
 

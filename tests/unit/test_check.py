@@ -249,6 +249,19 @@ def test_apprise_complaints_never_repeat_a_token(cli, write, url, secret):
     assert secret not in r.err + r.out
 
 
+def test_a_mail_target_at_an_ip_address_is_told_to_give_its_from_address(cli, write, tmp_path):
+    r = cli("check", "--config", write(f"state: {tmp_path}/s.db\ngeoip: false\ntargets:\n"
+                                       "  mail: 'mailto://127.0.0.1?to=root'\n"))
+    assert r.code == 3
+    assert r.err.endswith(
+        "targets.mail: Apprise cannot use this mailto:// URL: Invalid ~From~ email specified: (without ?from=, the "
+        "From address is made from the URL's user and host, and an IP address is no mail domain: give one, such as "
+        "?from=alerts@example.com)\n")
+    fixed = cli("check", "--config", write(f"state: {tmp_path}/s.db\ngeoip: false\ntargets:\n"
+                                           "  mail: 'mailto://127.0.0.1?to=root&from=alerts@example.com'\n"))
+    assert fixed.code == 0, fixed.err
+
+
 def test_sshds_log_level_is_no_concern_of_a_configuration_that_reads_only_the_hooks(cli, write, tmp_path, sshd_config):
     sshd_config.write_text("LogLevel INFO\n")
     hooks_only = cli("check", "--config", write(f"state: {tmp_path}/s.db\ngeoip: false\nsources: [hook, profile]\n"))

@@ -11,6 +11,7 @@ import pytest
 
 from authwatch import sshd_loglevel
 from authwatch.sources import configured
+from tests.conftest import FIXTURES
 from authwatch.sshd_loglevel import LogLevel, from_command, from_file
 
 
@@ -124,7 +125,6 @@ def test_a_bad_configuration_names_every_mistake(cli, write):
 
 @pytest.mark.parametrize("text, error", [
     ("rules: [", "invalid YAML"),
-    ("", "the file is empty"),
     ("rules:\n  - {action: alert, notify: chta}\ntargets: {chat: 'json://localhost/x'}\n",
      "rules[0].notify: expected one of the targets: chat, got 'chta'; did you mean 'chat'?"),
 ])
@@ -175,6 +175,19 @@ def test_without_a_file_the_built_in_defaults(cli, tmp_path):
     assert "  rules     none: every login alerts at info, a forged sshd entry at critical\n" in r.out
     assert ("  targets   none: replay prints alerts; run and scan only log them, and a target added later gets only "
             "the alerts raised after it\n") in r.out
+
+
+@pytest.mark.parametrize("text", ["", "# state: /var/lib/authwatch/state.db\n\n# targets: ...\n"])
+def test_a_file_with_no_settings_holds_the_built_in_defaults_with_a_warning(cli, write, tmp_path, text):
+    path = write(text)
+    r = cli("check", "--config", path)
+    assert r.code == 0, r.err
+    assert r.err.splitlines()[0] == (f"authwatch: warning: {path}:1:1: the file holds no settings (it is empty, or "
+                                     "only comments): the built-in defaults hold (rules.example.yaml shows every "
+                                     "setting)")
+    assert r.out.startswith(f"{path}: valid\n")
+    assert "  rules     none: every login alerts at info, a forged sshd entry at critical\n" in r.out
+    assert cli("replay", "--config", path, str(FIXTURES / "openssh-10-rfc3339.log")).code == 0
 
 
 # -- sshd's LogLevel ------------------------------------------------------------

@@ -5,17 +5,23 @@ Errors (a configuration that cannot be used) are raised while it is loaded
 (`config.load`: ConfigError, each with file, line, column, key path, what was
 expected and a "did you mean"), and by `deliver.targets.build` for a target
 URL that no Apprise plugin accepts (it builds the plugin, connects nowhere).
-The warnings here need more than the file: its permissions, the GeoIP
-databases, the LogLevel of this host's sshd (when its log is read), and the
-program a `sendmail://` target runs.
+The warnings here need more than the file: its permissions, whether the
+state's directory can be made and written, whether `auto` finds a log, the
+GeoIP databases, the LogLevel of this host's sshd (when its log is read), and
+the program a `sendmail://` target runs.
 """
 
 from __future__ import annotations
+
+import errno
+import os
+import tempfile
 
 from authwatch import config, sshd_loglevel
 from authwatch.config import Settings, say_duration
 from authwatch.enrich.enricher import geoip_problems
 from authwatch.rules import Rule
+from authwatch.sources import configured
 from authwatch.sources.configured import hook_entry
 
 
@@ -34,6 +40,8 @@ def warnings(settings: Settings) -> list[str]:
     why = config.insecure(settings)
     if why:
         out.append(f"{why}; the service refuses to start with it (unless --insecure-config)")
+    out += filter(None, (_state_problem(settings.state),
+                         configured.auto_finds_nothing() if "auto" in settings.sources else None))
     out += geoip_problems(settings)
     if any(hook_entry(entry) is None for entry in settings.sources):  # sshd's own lines are read
         sshd = sshd_loglevel.problem(sshd_loglevel.effective())
@@ -42,13 +50,38 @@ def warnings(settings: Settings) -> list[str]:
     return out
 
 
+def _state_problem(path: str) -> str | None:
+    """Why run and scan could not make the state's directory, or write in
+    it, as this user: tried for real (a directory made beside where it would
+    go and removed at once, or a nameless file in it), since permission bits
+    do not tell (root, read-only mounts, /proc)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    existing = directory
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    there = existing == directory and os.path.isdir(directory)
+    try:
+        if not os.path.isdir(existing):
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a directory")
+        if there:
+            tempfile.TemporaryFile(dir=directory).close()
+        else:
+            os.rmdir(tempfile.mkdtemp(prefix=".authwatch-check-", dir=existing))
+    except OSError as e:
+        return (f"state: {path}: its directory cannot be {'written' if there else 'made'} by this "
+                f"user ({e.strerror or e}): run and scan would stop at once; choose another `state:`, or make "
+                f"{directory} and let the user they run as write in it")
+    return None
+
+
 def summary(settings: Settings) -> list[str]:
     """What the configuration sets, in a few lines."""
     rows = [
         ("state", settings.state),
         ("sources", ", ".join(settings.sources)),
         ("timezone", settings.timezone or f"{settings.tz} (the system's)"),
-        ("targets", ", ".join(settings.targets) or "none: alerts are only printed (replay) or kept in the outbox"),
+        ("targets", ", ".join(settings.targets) or "none: replay prints alerts; run and scan only log them, and a "
+                    "target added later gets only the alerts raised after it"),
     ]
     if settings.quiet_hours:
         at = ", ".join(f"{m // 60:02d}:{m % 60:02d}" for m in settings.digest_at)

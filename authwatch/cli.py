@@ -158,7 +158,8 @@ def _replay(args: argparse.Namespace) -> int:
         if credit and not args.json:
             out.write(f"({credit})\n")
         out.flush()
-        delivered = cli_delivery.notify(settings, targets, state, kept=bool(args.state)) if targets else True
+        delivered = (cli_delivery.notify(settings, targets, state, kept=bool(args.state), config_path=args.config)
+                     if targets else True)
     if args.stats:
         print(_stats_text(stats), file=sys.stderr)
     for failure in failures:

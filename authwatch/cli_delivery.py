@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import socket
 import sys
 import time
@@ -60,10 +61,14 @@ def targets_for_notify(settings: config.Settings) -> dict:
     return build(settings)
 
 
-def notify(settings: config.Settings, targets: dict, state: str, kept: bool) -> bool:
-    """Deliver what replay queued; say what happened on stderr."""
+def notify(settings: config.Settings, targets: dict, state: str, kept: bool, config_path: str | None) -> bool:
+    """Deliver what replay queued; say what happened on stderr. `config_path`:
+    the --config given, which the outbox command suggested needs too (its
+    targets are the ones the deliveries were queued for)."""
     from authwatch.deliver.delivery import Delivery
 
+    outbox = f"authwatch outbox --state {shlex.quote(state)}" + (
+        f" --config {shlex.quote(config_path)}" if config_path else "")
     report = Delivery(settings, state, targets=targets).run_once(time.time() + NOTIFY_DEADLINE, health_checks=False)
     print(f"{PROG}: notify: {report.sent} message{'s' if report.sent != 1 else ''} sent, "
           f"{report.failures} failed attempt{'s' if report.failures != 1 else ''}", file=sys.stderr)
@@ -71,11 +76,11 @@ def notify(settings: config.Settings, targets: dict, state: str, kept: bool) -> 
         from authwatch.cli_follow import dead_text
 
         error(f"notify: {dead_text(report.dead)}"
-              + (f"; 'authwatch outbox --state {state}' lists them, --retry ID queues one again" if kept else ""))
+              + (f"; '{outbox}' lists them, --retry ID queues one again" if kept else ""))
     if report.undelivered:
         n = report.undelivered
         they = "they stay" if n != 1 else "it stays"
-        where = (f"{they} queued in {state} ('authwatch outbox --state {state}')" if kept
+        where = (f"{they} queued in {state} ('{outbox}')" if kept
                  else "the scratch state is discarded (use --state PATH to keep them for retries)")
         error(f"notify: {n} {'deliveries' if n != 1 else 'delivery'} did not get through; {where}")
     return report.ok

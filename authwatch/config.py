@@ -184,15 +184,17 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None, sends:
         doc = yamldoc.load(text, name)
     except yamldoc.YamlError as e:
         raise ConfigError([str(e)]) from None
-    if doc.data is None:
-        raise ConfigError([f"{name}:1:1: the file is empty; delete it to use the built-in defaults, "
-                           "or start from rules.example.yaml"])
     check = _Checker(doc, os.environ if environ is None else environ, sends)
-    if not isinstance(doc.data, dict):
+    data = doc.data
+    if data is None:
+        check.warn((), "the file holds no settings (it is empty, or only comments): the built-in defaults hold "
+                   "(rules.example.yaml shows every setting)")
+        data = {}
+    if not isinstance(data, dict):
         check.error((), "expected a mapping of settings (key: value) at the top level")
         raise ConfigError(check.errors, check.warnings)
     values: dict[str, Any] = {}
-    for key, value in doc.data.items():
+    for key, value in data.items():
         section = SECTIONS.get(key)
         if section is None:
             check.unknown((key,), key, SECTIONS)
@@ -221,7 +223,7 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None, sends:
         rules=values.get("rules", ()),
         quiet_hours=values.get("quiet_hours", ()),
         digest_at=values.get("digest_at", Settings.digest_at),
-        secrets=_secrets_in_file(doc.data),
+        secrets=_secrets_in_file(data),
         warnings=tuple(sorted(check.warnings, key=_place)),
         explicit=frozenset(values),
     )

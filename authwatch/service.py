@@ -281,7 +281,10 @@ class Service:
 
     @staticmethod
     def _queued(alert: Alert) -> None:
-        log.info("alert queued: %s", summary(alert.event))
+        if alert.targets:
+            log.info("alert queued: %s", summary(alert.event))
+        else:
+            log.info("alert kept (no target configured): %s", summary(alert.event))
 
     # -- sources -------------------------------------------------------------------------
 
@@ -292,12 +295,10 @@ class Service:
         assert self.store is not None
         resolved = configured.resolve(self.settings.sources, None if starting else self._auto_journal)
         if resolved.auto_journal and not self._auto_journal:
-            if configured.journal_files():
-                log.info("sources: auto: neither %s exists; reading the systemd journal", " nor ".join(configured.AUTO))
+            if nothing := configured.auto_finds_nothing():
+                log.warning("%s", nothing)
             else:
-                log.warning("sources: auto: neither %s exists, and there are no systemd journal files in %s: "
-                            "there is nothing to read until one appears; name the log in `sources:`",
-                            " nor ".join(configured.AUTO), " or ".join(configured.JOURNAL_DIRS))
+                log.info("sources: auto: neither %s exists; reading the systemd journal", " nor ".join(configured.AUTO))
         self._auto_journal = resolved.auto_journal
         if resolved.problems:
             self._sources_notice.report("; ".join(resolved.problems))

@@ -631,6 +631,11 @@ class Store:
             counts.setdefault(target, {})[state] = n
         return counts
 
+    def untargeted(self) -> int:
+        """Alerts queued while no target was configured: they have no delivery."""
+        return self.db.execute("SELECT count(*) FROM alerts a WHERE NOT EXISTS "
+                               "(SELECT 1 FROM deliveries d WHERE d.alert_id = a.id)").fetchone()[0]
+
     def sent_since(self, since: float) -> int:
         return self.db.execute("SELECT count(*) FROM deliveries WHERE sent >= ?", (since,)).fetchone()[0]
 

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from authwatch.deliver import inert
 from authwatch.deliver.inert import clean
+from authwatch.enrich import describe
 from authwatch.enrich.geoip import DBIP_CREDIT
 from authwatch.event import seen_by
 from authwatch.output import quoted
@@ -299,7 +300,7 @@ def _geo_rows(geo: dict) -> list[tuple[str, str]]:
     rows = []
     scope = geo.get("scope")
     if scope and scope != "public":
-        rows.append(("Place", f"{clean(scope, 40)} address (not located)"))
+        rows.append(("Place", describe.scope_words(clean(scope, 40))))
     else:
         place = ", ".join(clean(p, 80) for p in (geo.get("city"), geo.get("country")) if p)
         if geo.get("country_code"):

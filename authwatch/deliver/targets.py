@@ -245,6 +245,9 @@ def _load_error(scheme: str, log: str, secrets: list[str]) -> str:
             # (keep a plain word such as "(third)", which says which part).
             reasons.append(_QUOTED.sub(lambda m: m.group() if _WORD.fullmatch(m.group()) else "(…)", text))
     reason = scrub("; ".join(reasons) or "a part of it is missing or malformed", secrets)
+    if scheme.startswith("mailto") and "Invalid ~From~ email" in reason:
+        reason = reason.rstrip() + (" (without ?from=, the From address is made from the URL's user and host, and an IP address "
+                   "is no mail domain: give one, such as ?from=alerts@example.com)")
     return f"Apprise cannot use this {scheme}:// URL: {reason}"
 
 

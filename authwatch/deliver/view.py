@@ -24,7 +24,7 @@ def outbox_text(store: Store, settings: Settings, now: float) -> str:
     states = {s.name: s for s in store.target_states()}
     counts = store.outbox_counts()
     names = sorted(set(settings.targets) | set(counts) | set(states))
-    lines = ["targets:"] if names else ["no targets are configured and nothing was ever queued."]
+    lines = ["targets:"] if names else ["no targets are configured."]
     width = max((len(n) for n in names), default=0)
     for name in names:
         state = states.get(name)
@@ -41,6 +41,11 @@ def outbox_text(store: Store, settings: Settings, now: float) -> str:
             health = "nothing sent yet"
         tally = ", ".join(f"{n} {s}" for s in SHOWN_STATES if (n := counts.get(name, {}).get(s)))
         lines.append(f"  {name:<{width}}  {health}" + (f"  [{tally}]" if tally else ""))
+    untargeted = store.untargeted()
+    if untargeted:
+        lines.append(f"{untargeted} {'alerts were' if untargeted != 1 else 'alert was'} kept without a target: "
+                     "an alert goes to the targets configured when it is raised, so a target added later gets "
+                     "only the alerts raised after it.")
     rows = store.outbox(limit=ROWS_SHOWN)
     if not rows:
         lines += ["", "nothing waits in the outbox."]

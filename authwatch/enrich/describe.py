@@ -22,6 +22,12 @@ _SCOPE_WORDS = {
 }
 
 
+def scope_words(scope: str) -> str:
+    """What kind of address a non-public scope is, in words: the same in
+    terminal blocks and messages."""
+    return _SCOPE_WORDS.get(scope, scope)
+
+
 def place(geo: Geo | None) -> str | None:
     """"City, Country" (or the part known), None when nothing is."""
     if geo is None:
@@ -34,7 +40,7 @@ def where(geo: Geo | None) -> str | None:
     if geo is None:
         return None
     if geo.scope != "public":
-        return _SCOPE_WORDS.get(geo.scope, geo.scope)
+        return scope_words(geo.scope)
     text = place(geo)
     if text is None:
         return None

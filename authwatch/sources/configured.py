@@ -124,6 +124,15 @@ def _rotated_or_compressed(path: str) -> bool:
     return path.endswith(_COMPRESSED) or (base is not None and os.path.exists(base))
 
 
+def auto_finds_nothing() -> str | None:
+    """Why `auto` has nothing to read (neither system log, and no journal
+    files), or None when it has something."""
+    if any(os.path.exists(p) for p in AUTO) or journal_files():
+        return None
+    return (f"sources: auto: neither {' nor '.join(AUTO)} exists, and there are no systemd journal files in "
+            f"{' or '.join(JOURNAL_DIRS)}: there is nothing to read until one appears; name the log in `sources:`")
+
+
 def journal_files() -> bool:
     """Whether the system has journal files (that this user may see listed)."""
     return any(glob.glob(os.path.join(d, "*", "*.journal")) or glob.glob(os.path.join(d, "*.journal"))

@@ -75,10 +75,11 @@ def test_replay_notify_reports_what_did_not_get_through(cli, conf, receiver, tmp
     assert lines[1:] == [
         "authwatch: notify: 6 messages sent, 1 failed attempt",
         f"authwatch: error: notify: 17 deliveries did not get through; they stay queued in {state} "
-        f"('authwatch outbox --state {state}')",
+        f"('authwatch outbox --state {state} --config {config}')",
     ]
     assert receiver.wait_for(6)[-1].json()["title"] == "[authwatch] 12 more alerts (over 5 a minute)"
-    out = cli("outbox", "--config", config, "--state", state)
+    out = cli(*lines[-1].split("('authwatch ")[1].rstrip("')").split())  # the command the hint gives
+    assert "no longer configured" not in out.out
     assert out.code == 0
     assert "  down  FAILING since " in out.out and "1 try in a row" in out.out and "[17 pending]" in out.out
     assert "  hook  ok, last delivery " in out.out and "[17 sent]" in out.out
@@ -119,8 +120,8 @@ def test_outbox_retry(cli, conf, receiver, tmp_path):
     assert r.code == 1
     assert r.err.splitlines()[-1] == (
         "authwatch: error: notify: 17 deliveries were given up in this run and marked dead (undelivered for longer "
-        f"than delivery.dead_after, or for a target no longer configured); 'authwatch outbox --state {state}' lists "
-        "them, --retry ID queues one again")
+        f"than delivery.dead_after, or for a target no longer configured); 'authwatch outbox --state {state} "
+        f"--config {config}' lists them, --retry ID queues one again")
     out = cli("outbox", "--config", config, "--state", state).out
     assert out.count(" dead     ") == 17 and "0 waiting, 17 dead. Queue one again: authwatch outbox --retry ID" in out
     r = cli("outbox", "--retry", ids[0][:8], "--config", config, "--state", state)

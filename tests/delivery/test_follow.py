@@ -131,3 +131,24 @@ def test_source_silent_after_looks_only_at_the_log_sources_configured_now(tmp_pa
     assert cli("scan", "--config", str(cfg)).code == 0  # told once per silence
     time.sleep(0.5)
     assert len(receiver.requests) == 1
+
+
+def test_an_alert_raised_with_no_target_is_kept_and_not_sent_to_a_target_added_later(tmp_path, cli, receiver):
+    log, cfg = setup(tmp_path, receiver.port, login(1))
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(f"state: {tmp_path}/state.db\nsources: [{log}]\ngeoip: false\n")
+    assert cli("scan", "--config", str(bare)).code == 0
+    append(log, login(2))
+    r = cli("scan", "--verbose", "--config", str(bare))
+    assert r.code == 0 and "alert kept (no target configured): login alice@web1 from 198.51.100.7 port 2," in r.err
+    out = cli("outbox", "--config", str(bare)).out.splitlines()
+    assert out[:2] == ["no targets are configured.",
+                       "1 alert was kept without a target: an alert goes to the targets configured when it is "
+                       "raised, so a target added later gets only the alerts raised after it."]
+    append(log, login(3))
+    r = cli("scan", "--verbose", "--config", cfg)  # the target is configured now
+    assert r.code == 0 and "alert queued: login alice@web1 from 198.51.100.7 port 3," in r.err
+    (request,) = receiver.wait_for(1)
+    assert "port 3" in request.json()["message"]
+    assert receiver.wait_for(2, timeout=0.5) == [request]  # the alert kept before is not sent
+    assert "1 alert was kept without a target" in cli("outbox", "--config", cfg).out

@@ -10,6 +10,8 @@ import subprocess
 import pytest
 
 from authwatch import sshd_loglevel
+from authwatch.sources import configured
+from tests.conftest import FIXTURES
 from authwatch.sshd_loglevel import LogLevel, from_command, from_file
 
 
@@ -20,6 +22,16 @@ def sshd_config(tmp_path, monkeypatch):
     path.write_text("LogLevel VERBOSE\n")
     monkeypatch.setattr(sshd_loglevel, "SSHD_CONFIG", str(path))
     monkeypatch.setattr(sshd_loglevel, "SSHD_T", ("false",))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def system_log(tmp_path, monkeypatch):
+    """This host has a /var/log/auth.log for `sources: auto`: a test file."""
+    path = tmp_path / "auth.log"
+    path.write_text("")
+    monkeypatch.setattr(configured, "AUTO", (str(path), str(tmp_path / "secure")))
+    monkeypatch.setattr(configured, "JOURNAL_DIRS", (str(tmp_path / "journal"), str(tmp_path / "run-journal")))
     return path
 
 
@@ -113,7 +125,6 @@ def test_a_bad_configuration_names_every_mistake(cli, write):
 
 @pytest.mark.parametrize("text, error", [
     ("rules: [", "invalid YAML"),
-    ("", "the file is empty"),
     ("rules:\n  - {action: alert, notify: chta}\ntargets: {chat: 'json://localhost/x'}\n",
      "rules[0].notify: expected one of the targets: chat, got 'chta'; did you mean 'chat'?"),
 ])
@@ -162,6 +173,21 @@ def test_without_a_file_the_built_in_defaults(cli, tmp_path):
     assert first.startswith(f"no configuration file (none at {tmp_path}/") and first.endswith(
         "/config.yaml, and no --config or $AUTHWATCH_CONFIG): the built-in defaults hold")
     assert "  rules     none: every login alerts at info, a forged sshd entry at critical\n" in r.out
+    assert ("  targets   none: replay prints alerts; run and scan only log them, and a target added later gets only "
+            "the alerts raised after it\n") in r.out
+
+
+@pytest.mark.parametrize("text", ["", "# state: /var/lib/authwatch/state.db\n\n# targets: ...\n"])
+def test_a_file_with_no_settings_holds_the_built_in_defaults_with_a_warning(cli, write, tmp_path, text):
+    path = write(text)
+    r = cli("check", "--config", path)
+    assert r.code == 0, r.err
+    assert r.err.splitlines()[0] == (f"authwatch: warning: {path}:1:1: the file holds no settings (it is empty, or "
+                                     "only comments): the built-in defaults hold (rules.example.yaml shows every "
+                                     "setting)")
+    assert r.out.startswith(f"{path}: valid\n")
+    assert "  rules     none: every login alerts at info, a forged sshd entry at critical\n" in r.out
+    assert cli("replay", "--config", path, str(FIXTURES / "openssh-10-rfc3339.log")).code == 0
 
 
 # -- sshd's LogLevel ------------------------------------------------------------
@@ -247,6 +273,19 @@ def test_apprise_complaints_never_repeat_a_token(cli, write, url, secret):
     assert secret not in r.err + r.out
 
 
+def test_a_mail_target_at_an_ip_address_is_told_to_give_its_from_address(cli, write, tmp_path):
+    r = cli("check", "--config", write(f"state: {tmp_path}/s.db\ngeoip: false\ntargets:\n"
+                                       "  mail: 'mailto://127.0.0.1?to=root'\n"))
+    assert r.code == 3
+    assert r.err.endswith(
+        "targets.mail: Apprise cannot use this mailto:// URL: Invalid ~From~ email specified: (without ?from=, the "
+        "From address is made from the URL's user and host, and an IP address is no mail domain: give one, such as "
+        "?from=alerts@example.com)\n")
+    fixed = cli("check", "--config", write(f"state: {tmp_path}/s.db\ngeoip: false\ntargets:\n"
+                                           "  mail: 'mailto://127.0.0.1?to=root&from=alerts@example.com'\n"))
+    assert fixed.code == 0, fixed.err
+
+
 def test_sshds_log_level_is_no_concern_of_a_configuration_that_reads_only_the_hooks(cli, write, tmp_path, sshd_config):
     sshd_config.write_text("LogLevel INFO\n")
     hooks_only = cli("check", "--config", write(f"state: {tmp_path}/s.db\ngeoip: false\nsources: [hook, profile]\n"))
@@ -282,3 +321,41 @@ def test_a_sendmail_target_whose_program_cannot_run_is_a_warning(cli, write, tmp
         f"authwatch: warning: {path}:8:10: targets.named: no-such-sendmail-here is not found in PATH: " + advice,
         f"authwatch: warning: {path}:9:8: targets.dir: {tmp_path} is not a program (not a regular file): " + advice,
     ]
+
+
+# -- what run and scan would stop at ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("state, made, why", [
+    ("/proc/nope/state.db", "made", "No such file or directory"),  # /proc takes no new directory, even from root
+    ("{tmp}/config.yaml/state.db", "made", "{tmp}/config.yaml is not a directory"),
+    ("/proc/self/state.db", "written", "No such file or directory"),  # a directory that takes no file
+])
+def test_a_state_directory_that_cannot_be_made_or_written_is_a_warning(cli, write, tmp_path, state, made, why):
+    state = state.format(tmp=tmp_path)
+    path = write(f"state: {state}\ngeoip: false\n")
+    r = cli("check", "--config", path)
+    assert r.code == 0 and f"{path}: valid" in r.out
+    directory = os.path.dirname(state)
+    assert r.err == (f"authwatch: warning: state: {state}: its directory cannot be {made} by this user "
+                     f"({why.format(tmp=tmp_path)}): run and scan would stop at once; choose another `state:`, or "
+                     f"make {directory} and let the user they run as write in it\n")
+    assert cli("scan", "--config", path).code == 1  # what the warning foretells
+
+
+def test_a_state_directory_that_can_be_made_is_left_as_it_was(cli, write, tmp_path):
+    r = cli("check", "--config", write(f"state: {tmp_path}/new/deeper/state.db\ngeoip: false\n"))
+    assert (r.code, r.err) == (0, "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["auth.log", "config.yaml", "sshd_config"]
+
+
+def test_auto_with_no_system_log_and_no_journal_files_is_a_warning(cli, write, tmp_path, system_log):
+    path = write(f"state: {tmp_path}/state.db\ngeoip: false\nsources: [auto]\n")
+    system_log.unlink()
+    r = cli("check", "--config", path)
+    assert r.code == 0 and r.err == (
+        f"authwatch: warning: sources: auto: neither {system_log} nor {tmp_path}/secure exists, and there are no "
+        f"systemd journal files in {tmp_path}/journal or {tmp_path}/run-journal: there is nothing to read until one "
+        "appears; name the log in `sources:`\n")
+    (tmp_path / "journal" / "0123").mkdir(parents=True)
+    (tmp_path / "journal" / "0123" / "system.journal").write_bytes(b"")
+    assert cli("check", "--config", path).err == ""  # auto reads the journal

@@ -79,14 +79,20 @@ def test_unknown_keys_warn_with_did_you_mean():
     assert s.warnings == ("c.yaml:1:1: timezon: unknown key 'timezon' (ignored); did you mean 'timezone'?",)
 
 
+def test_a_file_with_no_settings_is_the_built_in_defaults():
+    for text in ("", "# only a comment\n"):
+        s = parse(text)
+        assert s.warnings == ("c.yaml:1:1: the file holds no settings (it is empty, or only comments): the built-in "
+                              "defaults hold (rules.example.yaml shows every setting)",)
+        assert (s.sources, s.targets, s.rules, s.explicit) == (("auto",), {}, (), frozenset())
+
+
 def test_invalid_yaml_and_wrong_shapes():
     assert errors_of("a: [1\n")[0].startswith("c.yaml:2:1: invalid YAML")
     assert errors_of("- just\n- a list\n") == [
         "c.yaml:1:1: expected a mapping of settings (key: value) at the top level"
     ]
     assert errors_of("state: /x\nstate: /y\n") == ["c.yaml:2:1: duplicate key 'state'"]
-    assert "empty" in errors_of("")[0]
-    assert "empty" in errors_of("# only a comment\n")[0]
     assert errors_of("correlate_ms: true\n") == ["c.yaml:1:15: correlate_ms: expected milliseconds from 0 to 10000, got True"]
 
 

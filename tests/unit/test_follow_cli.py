@@ -43,7 +43,7 @@ def test_scan_from_start_reads_the_existing_log(tmp_path, cli):
     r = cli("scan", "--from-start", "--verbose", "--config", cfg)
     assert r.code == 0
     assert queued(tmp_path) == [1, 2]
-    assert f"alert queued: login alice@web1 from 198.51.100.7 port 1, password, session unknown ({log}:1)" in r.err
+    assert f"alert kept (no target configured): login alice@web1 from 198.51.100.7 port 1, password, session unknown ({log}:1)" in r.err
 
 
 def test_alert_queued_is_said_only_of_alerts_new_to_the_outbox(tmp_path, cli):

@@ -3,8 +3,12 @@
 from datetime import timezone
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from authwatch.deliver import inert
 from authwatch.deliver.message import render, render_digest, summary_line
+from authwatch.enrich import describe
+from authwatch.event import Geo
 from authwatch.store import Outgoing
 
 WJ = inert.WORD_JOINER
@@ -81,9 +85,15 @@ def test_subject_tag_follows_the_strongest_signal():
     assert render(row(reasons=["root login"]), timezone.utc).subject.endswith("— root login")
 
 
-def test_private_addresses_are_labelled_not_located():
-    m = render(row({"geo": {"scope": "private"}}), timezone.utc)
-    assert "Place       : private address (not located)" in m.text()
+@pytest.mark.parametrize("scope, words", [
+    ("private", "private network"),
+    ("loopback", "this machine (loopback)"),
+    ("reserved", "reserved address (not routed on the internet)"),
+])
+def test_a_non_public_address_is_placed_in_the_words_the_console_uses(scope, words):
+    m = render(row({"geo": {"scope": scope}}), timezone.utc)
+    assert f"Place       : {words}\n" in m.text()
+    assert describe.where(Geo(scope)) == words  # what replay prints
 
 
 def test_reverse_dns_is_marked_unverified_and_cleaned():

@@ -31,6 +31,12 @@ from authwatch.event import DISCONNECT, FAILURE, INVALID_USER, KEY_FOUND, LOGIN,
 NOISE = "noise"  # a known sshd message that says nothing about logins
 UNKNOWN = "unknown"  # looked like sshd but matched no known shape
 
+# sshd formats a message into a buffer of 1024 bytes (MSGBUFSIZ) and cuts what
+# does not fit, so a longer message did not come from sshd (anyone can write a
+# line tagged sshd). It is UNKNOWN before any pattern sees it: some of them
+# backtrack quadratically, quick at this size, seconds at 64 KB.
+MAX_MESSAGE = 2048
+
 # An address must look like one, so a bare number in a user name can never be
 # taken for it. IPv4 is checked exactly here; IPv6 by `ipaddress` afterwards.
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -190,6 +196,8 @@ def handler_for(msg: str, ident: str) -> Handler | str:
     """The function that turns `msg` into an event, or NOISE / UNKNOWN when
     no event can come of it. Cheap: lets a caller skip the timestamp of the
     many lines that say nothing about logins."""
+    if len(msg) > MAX_MESSAGE:
+        return UNKNOWN
     if ident == "internal-sftp" or ident == "sftp-server":
         if msg.startswith("session "):
             return _sftp

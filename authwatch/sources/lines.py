@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 BLOCK = 1 << 20
-MAX_LINE = 64 * 1024  # longer lines are malformed (sshd truncates its messages at 500 bytes)
+MAX_LINE = 64 * 1024  # longer lines are malformed (sshd cuts its messages at 1 KB: parse.sshd.MAX_MESSAGE)
 GZIP_MAGIC = b"\x1f\x8b"
 
 

@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 
 from authwatch.parse.journal import JournalParser
-from authwatch.parse.sshd import NOISE
+from authwatch.parse.sshd import NOISE, UNKNOWN
 from authwatch.parse.syslog import MALFORMED, OTHER
 from tests.conftest import FIXTURES, REPO
 
@@ -140,3 +140,11 @@ def test_format_flag_and_detection(cli, tmp_path):
     assert cli("replay", "--json", journal).json() == cli("replay", "--json", "--format", "journal-json", journal).json()
     as_text = cli("replay", "--stats", "--format", "syslog", journal)
     assert "sshd events                                       0" in as_text.err
+
+
+def test_a_message_longer_than_sshd_writes_is_unknown_at_once():
+    import time
+
+    start = time.perf_counter()
+    r = parse(entry("Failed publickey for invalid user x" + " from 1.2.3.4 port 1 ssh2: A (null) ID" * 1700))
+    assert r == UNKNOWN and time.perf_counter() - start < 0.01

@@ -233,3 +233,16 @@ def test_a_cut_off_gzip_still_gives_the_lines_before_the_cut(cli, tmp_path):
     whole = cli("replay", "--events", "--json", str(FIXTURES / "bruteforce-excerpt.log")).json()
     assert len(whole) * 0.4 < len(recovered) < len(whole)
     assert [e["port"] for e in recovered] == [e["port"] for e in whole[: len(recovered)]]
+
+
+def test_stats_count_an_over_long_sshd_line_as_unknown(cli, tmp_path):
+    log = tmp_path / "auth.log"
+    hostile = "Failed publickey for invalid user x" + " from 1.2.3.4 port 1 ssh2: A (null) ID" * 1700
+    log.write_text(f"2026-11-22T15:04:05+00:00 web1 sshd[1]: {hostile}\n"
+                   "2026-11-22T15:04:06+00:00 web1 sshd[1]: Failed password for bob from 203.0.113.5 port 4 ssh2\n")
+    r = cli("replay", "--stats", "--events", "--json", str(log))
+    assert r.code == 0
+    assert [(e["kind"], e["ip"]) for e in r.json()] == [("failure", "203.0.113.5")]
+    counts = {l.rsplit(None, 1)[0].strip(): l.rsplit(None, 1)[1] for l in r.err.splitlines() if l[:1] != " "}
+    assert (counts["lines read"], counts["sshd events"], counts["sshd lines of unknown shape"]) == ("2", "1", "1")
+    assert f"{log}:1: 2026-11-22T15:04:05+00:00 web1 sshd[1]: Failed publickey for invalid user x from" in r.err

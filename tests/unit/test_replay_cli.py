@@ -246,3 +246,30 @@ def test_stats_count_an_over_long_sshd_line_as_unknown(cli, tmp_path):
     counts = {l.rsplit(None, 1)[0].strip(): l.rsplit(None, 1)[1] for l in r.err.splitlines() if l[:1] != " "}
     assert (counts["lines read"], counts["sshd events"], counts["sshd lines of unknown shape"]) == ("2", "1", "1")
     assert f"{log}:1: 2026-11-22T15:04:05+00:00 web1 sshd[1]: Failed publickey for invalid user x from" in r.err
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_a_pipe_given_as_a_path_is_read_like_stdin(cli, packed):
+    """`replay <(zcat auth.log.2.gz)` hands over /dev/fd/63: a pipe, which
+    cannot seek back over bytes read to tell gzip from text, nor give them twice."""
+    import threading
+
+    data = (FIXTURES / "openssh-9.2-classic.log").read_bytes()
+    read_end, write_end = os.pipe()
+
+    def write():
+        with open(write_end, "wb") as f:
+            f.write(gzip.compress(data) if packed else data)
+
+    writer = threading.Thread(target=write, daemon=True)  # blocked for good if the reader gives up
+    writer.start()
+    try:
+        r = cli("replay", "--json", "--events", "--now", "2026-11-22T17:00:00+00:00", f"/dev/fd/{read_end}")
+    finally:
+        os.close(read_end)
+    writer.join(10)
+    expected = cli("replay", "--json", "--events", "--now", "2026-11-22T17:00:00+00:00",
+                   str(FIXTURES / "openssh-9.2-classic.log"))
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    strip = lambda evs: [{k: v for k, v in e.items() if k != "source"} for e in evs]  # noqa: E731
+    assert strip(r.json()) == strip(expected.json()) != []

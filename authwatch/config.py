@@ -176,7 +176,8 @@ def load(explicit: str | None = None, sends: bool = True) -> Settings:
 
 
 def defaults() -> Settings:
-    return Settings(file=None, state=default_state_path(), tz=zones.system_zone())
+    tz, warning = zones.system_zone()
+    return Settings(file=None, state=default_state_path(), tz=tz, warnings=(warning,) if warning else ())
 
 
 def parse(text: str, name: str, environ: Mapping[str, str] | None = None, sends: bool = True) -> Settings:
@@ -208,12 +209,13 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None, sends:
     if check.errors:
         raise ConfigError(sorted(check.errors, key=_place), sorted(check.warnings, key=_place))
     tz_name = values.get("timezone")
+    tz, tz_warning = (zones.zone(tz_name), None) if tz_name else zones.system_zone()
     return Settings(
         file=name,
         state=values.get("state") or default_state_path(),
         sources=values.get("sources", ("auto",)),
         timezone=tz_name,
-        tz=zones.zone(tz_name) if tz_name else zones.system_zone(),
+        tz=tz,
         correlate_ms=values.get("correlate_ms", DEFAULT_CORRELATE_MS),
         poll_interval=values.get("poll_interval", DEFAULT_POLL_INTERVAL),
         targets=values.get("targets", {}),
@@ -224,7 +226,7 @@ def parse(text: str, name: str, environ: Mapping[str, str] | None = None, sends:
         quiet_hours=values.get("quiet_hours", ()),
         digest_at=values.get("digest_at", Settings.digest_at),
         secrets=_secrets_in_file(data),
-        warnings=tuple(sorted(check.warnings, key=_place)),
+        warnings=tuple(sorted(check.warnings, key=_place)) + ((tz_warning,) if tz_warning else ()),
         explicit=frozenset(values),
     )
 
@@ -547,7 +549,8 @@ def _timezone(check: _Checker, path: tuple, value: Any) -> Any:
     try:
         zones.zone(value)
     except KeyError:
-        return check.error(path, f"unknown time zone {value!r}; expected an IANA name such as Europe/London or UTC")
+        shown = value if len(value) <= 60 else value[:60] + "..."
+        return check.error(path, f"unknown time zone {shown!r}; expected an IANA name such as Europe/London or UTC")
     return value
 
 

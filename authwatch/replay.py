@@ -135,11 +135,12 @@ def _not_understood(name: str, s: Stats, fmt: str) -> list[str]:
 
 
 def _records_among(paths: Sequence[str], fmt: str) -> bool:
-    """Whether some of the files hold the PAM hook's records (stdin is not looked at)."""
+    """Whether some of the files hold the PAM hook's records (stdin and pipes
+    are not looked at: what is read from them here would be lost)."""
     if fmt != "auto":
         return fmt == "hook-records"
     for path in paths:
-        if path != "-":
+        if path != "-" and os.path.isfile(path):
             try:
                 with open_log(path) as stream:
                     if stream.read(len(records.PREFIX)) == records.PREFIX.encode():

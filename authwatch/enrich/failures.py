@@ -15,9 +15,11 @@ as it grows, so a botnet of a million addresses costs a cut per 25,000 new
 ones, not one per batch.
 
 Failures of names that are not accounts (`invalid user`) count for the address
-only: such a name can never log in. Counts span every host of a log (a central
-log's hosts share attackers), whatever `history.scope`: keying them by host
-too would cost every failure a tuple.
+only: such a name can never log in. A failure with no address (a line that
+reads as coming from more than one, see parse.sshd) counts for its user only.
+Counts span every host of a log (a central log's hosts share attackers),
+whatever `history.scope`: keying them by host too would cost every failure a
+tuple.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class FailureWindow:
             g = self._advance(pending[i].time)
             j = max(bisect_left(pending, g.end, i, n, key=_TIME), i + 1)  # the events of this generation
             chunk = pending[i:j]
-            g.by_ip.update(map(_IP, chunk))
+            g.by_ip.update(filter(None, map(_IP, chunk)))
             g.by_user.update(compress(map(_USER, chunk), map(not_, map(_INVALID, chunk))))
             for counts in (g.by_ip, g.by_user):
                 if len(counts) > MAX_KEYS:

@@ -116,7 +116,7 @@ def _text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return value if value.isascii() else _no_surrogates(value)
     if isinstance(value, list) and value:
         if all(isinstance(b, int) and 0 <= b < 256 for b in value):
             return bytes(value).decode("utf-8", "replace")
@@ -124,6 +124,18 @@ def _text(value) -> str:
     return str(value)
 
 
+def _no_surrogates(text: str) -> str:
+    """`text` with each lone surrogate (JSON allows `\\ud800`; no output,
+    store or message can encode it) written as the text `\\ud800`."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _int(value) -> int | None:
+    """A decimal field (pid, uid) as a number; None if it is none (or longer
+    than any pid or uid: int() refuses over 4,300 digits)."""
     text = _text(value)
-    return int(text) if text.isascii() and text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None

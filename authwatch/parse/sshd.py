@@ -10,8 +10,15 @@ so that text cannot move the fields sshd computes itself (address, port, key):
   `x from 6.6.6.6 port 22 ssh2`, or one with spaces, cannot move it. Where
   that tail holds no free text (`<ip> port <n> [preauth]`) it can be read
   in one way only, and the name is matched lazily (the same split, found
-  sooner); where it may (a key's comment after `ssh2: `), greedily: the
-  *last* such address.
+  sooner); where it may (a certificate ID, a hostbased client user after
+  `ssh2: `), greedily: the *last* such address.
+* When both the invalid name and that free text are the client's, the split
+  can be the client's too: `bob from 203.0.113.5 port 40001 ssh2: ED25519-CERT
+  <fp> ID x from 6.6.6.6 port 22 ssh2: ED25519 <fp> ID y (serial 1) ...` reads
+  as bob from 203.0.113.5 (the ID holding the rest) or as a long name from
+  6.6.6.6. Every split with a valid address is tried (_readings): one is kept;
+  several make an event with no address, port or key, and a detail that says
+  why.
 * For an account that exists the name is the administrator's; what a client
   chooses comes after the key (hostbased `client user "..."`), so the name is
   taken up to the *first* ` from <ip> port <n> ssh2` with a valid tail.
@@ -31,6 +38,12 @@ from authwatch.event import DISCONNECT, FAILURE, INVALID_USER, KEY_FOUND, LOGIN,
 NOISE = "noise"  # a known sshd message that says nothing about logins
 UNKNOWN = "unknown"  # looked like sshd but matched no known shape
 
+# sshd formats a message into a buffer of 1024 bytes (MSGBUFSIZ) and cuts what
+# does not fit, so a longer message did not come from sshd (anyone can write a
+# line tagged sshd). It is UNKNOWN before any pattern sees it: some of them
+# backtrack quadratically, quick at this size, seconds at 64 KB.
+MAX_MESSAGE = 2048
+
 # An address must look like one, so a bare number in a user name can never be
 # taken for it. IPv4 is checked exactly here; IPv6 by `ipaddress` afterwards.
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -46,19 +59,24 @@ _KEY_EXTRA = (
     rf"(?: ID (?P<cid>.*) \(serial (?P<serial>\d+)\) CA (?P<catype>{_KTYPE}) (?P<cafp>{_FP}))?"
     r"(?:, (?P<info>.*))?"
 )
-_AUTH_HEAD = (
-    r"(?P<method>[a-z0-9-]+(?:/[a-z0-9-]+)?) for "
+_AUTH_HEAD = (  # not gssapi-*, whose free text after "ssh2: " is _AUTH_GSS's: the fast path must not misread it
+    r"(?P<method>(?!gssapi-)[a-z0-9-]+(?:/[a-z0-9-]+)?) for "
     r"(?:(?P<inv>invalid user )(?P<user>.*)|(?P<account>.*?)) from "  # see the module docstring
 )
 
 # Accepted/Failed/Partial with a key (publickey, hostbased) or nothing after ssh2.
-_AUTH = re.compile(rf"{_AUTH_HEAD}{_IP} port {_PORT} ssh2(?:: {_KEY_EXTRA})?$", re.ASCII)
+_AUTH_TAIL = rf"{_IP} port {_PORT} ssh2(?:: {_KEY_EXTRA})?$"
+_AUTH = re.compile(_AUTH_HEAD + _AUTH_TAIL, re.ASCII)
 # gssapi-with-mic logs the principal (not a key) after "ssh2: ".
+_GSS_TAIL = rf"{_IP} port {_PORT} ssh2(?:: (?P<info>.*))?$"
 _AUTH_GSS = re.compile(
     rf"(?P<method>gssapi-with-mic|gssapi-keyex) for (?:(?P<inv>invalid user )(?P<user>.*)|(?P<account>.*?)) "
-    rf"from {_IP} port {_PORT} ssh2(?:: (?P<info>.*))?$",
+    rf"from {_GSS_TAIL}",
     re.ASCII,
 )
+# What may follow an invalid name's " from ", for _readings.
+_AUTH_REST = re.compile(_AUTH_TAIL, re.ASCII)
+_GSS_REST = re.compile(_GSS_TAIL, re.ASCII)
 _INVALID = re.compile(  # matched from after "Invalid user " / "Illegal user "
     rf"(?P<user>.*?) from {_IP}(?: port {_PORT})?$", re.ASCII)
 _CLOSED = re.compile(  # matched from "closed by " / "reset by "
@@ -190,6 +208,8 @@ def handler_for(msg: str, ident: str) -> Handler | str:
     """The function that turns `msg` into an event, or NOISE / UNKNOWN when
     no event can come of it. Cheap: lets a caller skip the timestamp of the
     many lines that say nothing about logins."""
+    if len(msg) > MAX_MESSAGE:
+        return UNKNOWN
     if ident == "internal-sftp" or ident == "sftp-server":
         if msg.startswith("session "):
             return _sftp
@@ -315,6 +335,11 @@ _TAIL = tuple(Event._field_defaults[f] for f in Event._fields[len(_ORDER) :])
 def auth_event(g: tuple, at: int, kind: str, ident, pid, host, time, source) -> Event | str:
     """From the 13 groups of _AUTH starting at g[at]: Accepted / Failed / Partial."""
     method, inv, user, account, ip, port, ktype, fp, cid, serial, catype, cafp, info = g[at : at + 13]
+    if inv is not None and " from " in user and (cid is not None or info is not None or method[:7] == "gssapi-"):
+        readings = _readings(g[at : at + 13])
+        if len(readings) != 1:
+            return _ambiguous(readings, kind, ident, pid, host, time, source) if readings else UNKNOWN
+        method, inv, user, account, ip, port, ktype, fp, cid, serial, catype, cafp, info = readings[0]
     if ":" in ip:
         ip = canonical_ip(ip)
         if ip is None:
@@ -324,6 +349,48 @@ def auth_event(g: tuple, at: int, kind: str, ident, pid, host, time, source) -> 
         kind, time, host, account if inv is None else user, ip, int(port), method, (method,),
         None if fp == "(null)" else fp, ktype, cert,
         None, None, None, info, inv is not None, kind != LOGIN, ident, pid, source,
+    ) + _TAIL)
+
+
+def _readings(g: tuple) -> list[tuple]:
+    """The 13 groups of every split, with a valid address, of what the groups
+    `g` of an invalid name followed by client-chosen text were matched from
+    (see the module docstring)."""
+    method, inv, user, account, ip, port, ktype, fp, cid, serial, catype, cafp, info = g
+    text = f"{user} from {ip} port {port} ssh2"  # the message after "invalid user "
+    if ktype is not None:
+        text += f": {ktype} {fp}" + (f" ID {cid} (serial {serial}) CA {catype} {cafp}" if cid is not None else "")
+        text += f", {info}" if info is not None else ""
+    elif info is not None:
+        text += f": {info}"  # a GSSAPI principal
+    gss = method[:7] == "gssapi-"
+    rest = _GSS_REST if gss else _AUTH_REST
+    readings = []
+    at = text.find(" from ")
+    while at >= 0:
+        m = rest.match(text, at + 6)
+        if m is not None and _addr(m[1]) is not None:
+            groups = m.groups()
+            if gss:  # as _AUTH's: no key, no certificate
+                groups = groups[:2] + (None,) * 6 + groups[2:]
+            readings.append((method, inv, text[:at], None, *groups))
+        at = text.find(" from ", at + 1)  # " from from " holds two
+    return readings
+
+
+def _ambiguous(readings: list[tuple], kind: str, ident, pid, host, time, source) -> Event:
+    """A line that splits in several ways, each with a valid address: which
+    one sshd wrote cannot be told, so it gives no address, port or key (the
+    failure still counts for its kind and name: the shortest name, as if the
+    rest were the free text)."""
+    method, _, user = readings[0][:3]
+    where = " or ".join(f"{_addr(r[4])} port {r[5]}" for r in readings[:3])
+    more = f" ({len(readings)} ways)" if len(readings) > 3 else ""
+    detail = (f"ambiguous line, no address taken: the client chose both the name and the text after the key, "
+              f"and the line reads as from {where}{more}")
+    return _new(Event, (
+        kind, time, host, user, None, None, method, (method,), None, None, None,
+        None, None, None, detail, True, kind != LOGIN, ident, pid, source,
     ) + _TAIL)
 
 

@@ -14,13 +14,14 @@ however much its text looks like one.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from authwatch.event import Event
 from authwatch.parse import timestamps
 from authwatch.sources.lines import MAX_LINE
-from authwatch.parse.sshd import HOT_NOISE, HOT_SHAPES, NOISE, UNKNOWN, handler_for
+from authwatch.parse.sshd import HOT_NOISE, HOT_SHAPES, MAX_MESSAGE, NOISE, UNKNOWN, handler_for
 
 MALFORMED = "malformed"  # not a syslog line at all
 OTHER = "other"  # a syslog line from another program
@@ -142,8 +143,11 @@ class Parser:
         append = out.append
         lineno = first_lineno
         lines = text.split("\n")
-        if max(map(len, lines)) > MAX_LINE:
+        longest = max(map(len, lines))
+        if longest > MAX_LINE:
             lines = [line if len(line) <= MAX_LINE else "" for line in lines]  # "" is malformed
+        if longest > MAX_MESSAGE:  # such a line goes to _general, which finds it UNKNOWN (or not sshd's)
+            fast_iso, fast_classic = _bounded(fast_iso), _bounded(fast_classic)
         noise = 0
         for line in lines:
             m = fast_iso(line)
@@ -281,6 +285,11 @@ class Parser:
     @staticmethod
     def _not_sshd(line: str) -> str:
         return OTHER if _ANY_LINE.match(line) else MALFORMED
+
+
+def _bounded(match: Callable[[str], re.Match | None]) -> Callable[[str], re.Match | None]:
+    """`match` for lines no longer than MAX_MESSAGE; None for longer ones."""
+    return lambda line: match(line) if len(line) <= MAX_MESSAGE else None
 
 
 def _rfc3339_or_none(ts: str, tz: tzinfo) -> datetime | None:

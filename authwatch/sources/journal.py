@@ -238,4 +238,5 @@ def _entry(line: str | bytes) -> dict | None:
 
 def _micros(entry: dict) -> int | None:
     value = entry.get("__REALTIME_TIMESTAMP")
-    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
+    ok = isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20  # int() refuses 4,300 digits
+    return int(value) if ok else None

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 BLOCK = 1 << 20
-MAX_LINE = 64 * 1024  # longer lines are malformed (sshd truncates its messages at 500 bytes)
+MAX_LINE = 64 * 1024  # longer lines are malformed (sshd cuts its messages at 1 KB: parse.sshd.MAX_MESSAGE)
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -47,13 +47,10 @@ def open_log(path: str) -> BinaryIO:
         return gzip.GzipFile(fileobj=raw) if head == GZIP_MAGIC else raw  # type: ignore[return-value]
     try:
         f = open(path, "rb")  # noqa: SIM115 - handed to the caller
+        head = f.peek(2)[:2]  # not read: a pipe (`replay <(zcat ...)`) cannot seek back
     except OSError as e:
         raise InputError(f"{path}: {e.strerror or e}") from None
-    if f.read(2) == GZIP_MAGIC:
-        f.seek(0)
-        return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
-    f.seek(0)
-    return f
+    return gzip.GzipFile(fileobj=f) if head == GZIP_MAGIC else f  # type: ignore[return-value]
 
 
 def text_blocks(stream: BinaryIO, name: str = "input") -> Iterator[str]:

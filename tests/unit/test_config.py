@@ -74,6 +74,27 @@ def test_errors_name_file_line_column_key_and_expectation():
     ]
 
 
+@pytest.mark.parametrize("name, shown", [
+    ("America", "'America'"),  # a directory of the zone database, not a zone
+    ("Europe/" + "x" * 5000, "'Europe/" + "x" * 53 + "...'"),  # longer than a file name may be
+])
+def test_a_zone_name_that_is_no_zone_file_is_a_config_error(name, shown):
+    assert errors_of(f"timezone: {name}\n") == [
+        f"c.yaml:1:11: timezone: unknown time zone {shown}; expected an IANA name such as Europe/London or UTC"]
+
+
+@pytest.mark.parametrize("tz", ["America", "Europe/" + "x" * 5000, "Nowhere/Land"])
+def test_tz_in_the_environment_that_is_no_zone_warns_and_the_system_zone_is_used(monkeypatch, tz):
+    monkeypatch.setenv("TZ", tz)
+    for s in (config.load(), parse("state: /x\n")):
+        (warning,) = s.warnings
+        assert warning.startswith("TZ='") and warning.endswith(
+            "' in the environment is not a time zone; the system's (/etc/localtime) is used")
+        assert len(warning) < 200 and s.tz is not None
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    assert (str(config.load().tz), config.load().warnings) == ("Asia/Tokyo", ())
+
+
 def test_unknown_keys_warn_with_did_you_mean():
     s = parse("timezon: UTC\nstate: /x\n")
     assert s.warnings == ("c.yaml:1:1: timezon: unknown key 'timezon' (ignored); did you mean 'timezone'?",)

@@ -20,6 +20,16 @@ EXTRA = [
     "2026-11-22T15:04:05.1+00:00 web1 sshd[9]: pam_unix(sshd:auth): check pass; user unknown",
     "2026-11-22T15:04:05.1+00:00 web1 sshd[9]: pam_unix(sshd:auth): x :session): session opened for user a",
     "Nov 22 15:04:05 web1 sshd[9]: Failed password for invalid user admin from 1.2.3.4 port 5 ssh2",
+    # gssapi's principal is free text, not a key, in either path
+    "Nov 22 15:04:05 web1 sshd[9]: Failed gssapi-with-mic for invalid user a from 1.2.3.4 port 5 ssh2: "
+    "RSA SHA256:Ks3XiiXSzhf5Xd9PrJDdqrS6V8bb7Nl+sQXRwkRfdkI",
+    "Nov 22 15:04:05 web1 sshd[9]: Failed gssapi-with-mic for invalid user a from 1.2.3.4 port 5 ssh2: x from ::1 port 2 "
+    "ssh2: RSA SHA256:Ks3XiiXSzhf5Xd9PrJDdqrS6V8bb7Nl+sQXRwkRfdkI ID y (serial 1) CA RSA (null)",
+    # an invalid name and a certificate ID that read in two ways, and in one
+    "2026-11-22T15:04:05.1+00:00 web1 sshd[9]: Failed publickey for invalid user a from 1.2.3.4 port 5 ssh2: RSA-CERT "
+    "(null) ID x from 6.6.6.6 port 22 ssh2: RSA (null) ID y (serial 1) CA RSA (null)",
+    "2026-11-22T15:04:05.1+00:00 web1 sshd[9]: Failed publickey for invalid user a from 1.2.3.4 port 5 ssh2: RSA-CERT "
+    "(null) ID x from 6.6.6.6 port 22 ssh2 (serial 1) CA RSA (null)",
     "Nov 22 15:04:05 web1 sshd[9]: Disconnected from authenticating user root 1.2.3.4 port 5 [preauth]",
     "Nov 22 15:04:05.123456 web1 sshd[9]: Accepted password for alice from 1.2.3.4 port 5 ssh2",
     "Nov 22 15:04:05.1 web1 sshd[9]: Failed password for invalid user admin from 1.2.3.4 port 5 ssh2",

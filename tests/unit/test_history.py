@@ -371,6 +371,19 @@ def test_failure_counts_survive_a_clean_stop(store):
     assert History(store, HistorySettings()).failures.count(login(at(hours=0.5), ip="6.6.6.6")) == 4
 
 
+def test_a_failure_without_an_address_counts_for_its_user_and_is_saved(store):
+    """An ambiguous line gives a failure with no address (parse.sshd): the
+    snapshot must not hold a NULL address, which the store refuses."""
+    h = History(store, HistorySettings())
+    h.failures.add(failure(at(0), user="alice", ip=None))
+    h.failures.add(failure(at(0), user="bob", ip=None, invalid=True))
+    assert h.failures.count(login(at(hours=0.1), user="alice", ip="9.9.9.9")) == 1
+    c = h.changes(final=True)
+    store.enqueue([], None, [c])
+    h.saved(c)
+    assert History(store, HistorySettings()).failures.count(login(at(hours=0.2), user="alice")) == 1
+
+
 # -- saving with the pipeline --------------------------------------------------------
 
 

@@ -1,13 +1,14 @@
 """Journal entries: parsing, and forged sshd lines told from real ones."""
 
 import json
+import os
 from datetime import timezone
 
 import jsonschema
 import pytest
 
 from authwatch.parse.journal import JournalParser
-from authwatch.parse.sshd import NOISE
+from authwatch.parse.sshd import NOISE, UNKNOWN
 from authwatch.parse.syslog import MALFORMED, OTHER
 from tests.conftest import FIXTURES, REPO
 
@@ -111,12 +112,49 @@ def test_non_utf8_message_arrives_as_bytes():
     assert e.kind == "invalid_user" and e.user == "\ufffd\ufffdadmin"
 
 
+def test_a_pid_of_thousands_of_digits_is_no_pid():
+    """int() refuses over 4,300 digits: such a SYSLOG_PID is not sshd's own."""
+    e = parse(entry(SYSLOG_PID="9" * 5000))
+    assert (e.kind, e.forged.claimed_pid, e.forged.pid) == ("forged", None, 8136)
+    e = parse(entry(_PID="9" * 5000, _UID="1" * 5000))
+    assert (e.kind, e.forged.uid, e.forged.pid, e.pid) == ("forged", None, None, 8136)
+
+
+def test_a_lone_surrogate_is_kept_as_its_escape():
+    """JSON may hold "\\ud800", which no output, store or message can encode."""
+    line = json.dumps(entry("Accepted password for ro\ud800ot from 203.0.113.9 port 22 ssh2", _HOSTNAME="w\udfffeb"))
+    assert "\\ud800" in line
+    (e,) = JournalParser(timezone.utc, "j").parse_block(line, 1)
+    assert (e.user, e.host) == ("ro\\ud800ot", "w\\udfffeb")
+    e.user.encode("utf-8")
+    assert parse(entry("Accepted password for r\u00f6ot from 203.0.113.9 port 22 ssh2")).user == "r\u00f6ot"
+
+
 def test_block_counts_malformed_json():
     p = JournalParser(timezone.utc, "j")
     text = "\n".join([json.dumps(entry()), "{not json", "[1, 2]", json.dumps(entry(SYSLOG_IDENTIFIER="x", _COMM="x"))])
     events = p.parse_block(text, 1)
     assert [e.kind for e in events] == ["login"]
     assert (p.stats.lines, p.stats.events, p.stats.malformed, p.stats.other) == (4, 1, 2, 1)
+
+
+def test_replay_of_hostile_journal_entries_gives_no_traceback(tmp_path):
+    """Through a real stdout (UTF-8, strict), the state store and --json."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "j.json"
+    log.write_text("\n".join([
+        json.dumps(entry("Accepted password for ro\ud800ot from 203.0.113.9 port 22 ssh2")),
+        json.dumps(entry(SYSLOG_PID="9" * 5000)),
+    ]) + "\n")
+    for extra in ([], ["--json"]):
+        r = subprocess.run([sys.executable, "-m", "authwatch", "replay", "--state", str(tmp_path / "s.db"), *extra,
+                            str(log)], capture_output=True, text=True, cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8"})
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        assert "ro\\ud800ot" in r.stdout.replace("\\\\", "\\")  # JSON doubles the backslash
+        assert "FORGED" in r.stdout or '"forged"' in r.stdout
 
 
 @pytest.mark.parametrize("version", ["9.2", "10"])
@@ -140,3 +178,11 @@ def test_format_flag_and_detection(cli, tmp_path):
     assert cli("replay", "--json", journal).json() == cli("replay", "--json", "--format", "journal-json", journal).json()
     as_text = cli("replay", "--stats", "--format", "syslog", journal)
     assert "sshd events                                       0" in as_text.err
+
+
+def test_a_message_longer_than_sshd_writes_is_unknown_at_once():
+    import time
+
+    start = time.perf_counter()
+    r = parse(entry("Failed publickey for invalid user x" + " from 1.2.3.4 port 1 ssh2: A (null) ID" * 1700))
+    assert r == UNKNOWN and time.perf_counter() - start < 0.01

@@ -266,3 +266,43 @@ def test_journalctl_short_precise_lines_are_replayed(cli, tmp_path):
     r = cli("replay", "--json", "--now", "2026-11-23T00:00", str(log))
     assert r.code == 0 and "warning" not in r.err
     assert json.loads(r.out)["time"] == "2026-11-22T16:05:59.123456+00:00"
+
+
+def test_stats_count_an_over_long_sshd_line_as_unknown(cli, tmp_path):
+    log = tmp_path / "auth.log"
+    hostile = "Failed publickey for invalid user x" + " from 1.2.3.4 port 1 ssh2: A (null) ID" * 1700
+    log.write_text(f"2026-11-22T15:04:05+00:00 web1 sshd[1]: {hostile}\n"
+                   "2026-11-22T15:04:06+00:00 web1 sshd[1]: Failed password for bob from 203.0.113.5 port 4 ssh2\n")
+    r = cli("replay", "--stats", "--events", "--json", str(log))
+    assert r.code == 0
+    assert [(e["kind"], e["ip"]) for e in r.json()] == [("failure", "203.0.113.5")]
+    counts = {l.rsplit(None, 1)[0].strip(): l.rsplit(None, 1)[1] for l in r.err.splitlines() if l[:1] != " "}
+    assert (counts["lines read"], counts["sshd events"], counts["sshd lines of unknown shape"]) == ("2", "1", "1")
+    assert f"{log}:1: 2026-11-22T15:04:05+00:00 web1 sshd[1]: Failed publickey for invalid user x from" in r.err
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_a_pipe_given_as_a_path_is_read_like_stdin(cli, packed):
+    """`replay <(zcat auth.log.2.gz)` hands over /dev/fd/63: a pipe, which
+    cannot seek back over bytes read to tell gzip from text, nor give them twice."""
+    import threading
+
+    data = (FIXTURES / "openssh-9.2-classic.log").read_bytes()
+    read_end, write_end = os.pipe()
+
+    def write():
+        with open(write_end, "wb") as f:
+            f.write(gzip.compress(data) if packed else data)
+
+    writer = threading.Thread(target=write, daemon=True)  # blocked for good if the reader gives up
+    writer.start()
+    try:
+        r = cli("replay", "--json", "--events", "--now", "2026-11-22T17:00:00+00:00", f"/dev/fd/{read_end}")
+    finally:
+        os.close(read_end)
+    writer.join(10)
+    expected = cli("replay", "--json", "--events", "--now", "2026-11-22T17:00:00+00:00",
+                   str(FIXTURES / "openssh-9.2-classic.log"))
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    strip = lambda evs: [{k: v for k, v in e.items() if k != "source"} for e in evs]  # noqa: E731
+    assert strip(r.json()) == strip(expected.json()) != []

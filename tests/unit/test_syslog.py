@@ -155,3 +155,28 @@ def test_block_parse_counts_everything():
     s = p.stats
     assert (s.lines, s.events, s.noise, s.other, s.unknown, s.malformed) == (6, 1, 1, 1, 1, 2)
     assert s.unknown_examples == ["f:13: 2026-11-22T15:04:05+00:00 web1 sshd[1]: Brand new message"]
+
+
+HOSTILE = "Failed publickey for invalid user x" + " from 1.2.3.4 port 1 ssh2: A (null) ID" * 1700  # 63 KB
+
+
+@pytest.mark.parametrize("head", [
+    "2026-11-22T15:04:05+00:00 web1 sshd[1]: ",  # the fast path
+    "Nov 22 15:04:05 web1 sshd[1]: ",
+    "<38>1 2026-11-22T15:04:05+00:00 web1 sshd 1 - - ",  # only the general path reads RFC 5424
+])
+def test_an_sshd_message_longer_than_sshd_writes_is_unknown_at_once(head):
+    """sshd cuts its messages at 1 KB; a 63 KB one (anyone can send it with
+    `logger`) would make the patterns backtrack for seconds."""
+    import time
+
+    p = Parser(NOW, UTC, "f")
+    start = time.perf_counter()
+    events = p.parse_block(head + HOSTILE, 1)
+    took = time.perf_counter() - start
+    assert events == [] and p.stats.unknown == 1
+    assert took < 0.01, took
+    # the bound is far above what sshd writes: a message of 2,000 characters still parses
+    user = "u" * (2000 - len("Failed password for invalid user  from 203.0.113.5 port 4 ssh2"))
+    e = parse(f"{head}Failed password for invalid user {user} from 203.0.113.5 port 4 ssh2")
+    assert (e.kind, e.user, e.ip) == ("failure", user, "203.0.113.5")

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from authwatch import yamldoc, zones
 from authwatch.errors import ConfigError, UsageError
@@ -251,18 +251,9 @@ def _secrets_in_file(data: dict) -> tuple[str, ...]:
 
 def _secret_parts(url: str) -> str:
     """Which parts of a URL url_secrets() counts, for a person."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
+    named = [name for name, found in _url_parts(url, user=False).items() if _forms(found)]
+    if not named:
         return "the URL"
-    named = ["its password"] if password else []
-    if parts.scheme.lower() not in _SERVER_HOST_SCHEMES and len(parts.netloc.rpartition("@")[2]) >= 3:
-        named.append("its host")
-    if any(len(unquote(p)) >= 3 for p in parts.path.split("/")):
-        named.append("its path")
-    if any(k.lower().lstrip("+-:") not in _NOT_SECRET for k, _ in parse_qsl(parts.query)):
-        named.append("a query value")
     tokens = [n for n in named if n != "its password"]
     return " and ".join(named) + (", which may be a token" if tokens else "")
 
@@ -321,19 +312,24 @@ def url_secrets(url: str, user: bool = True) -> list[str]:
     services that carry a token there, tokens in the path, query values, and
     with `user` the user name, which some services use as a token), longest
     first, raw and percent-decoded, in their own case."""
+    return _forms(s for found in _url_parts(url, user).values() for s in found)
+
+
+def _url_parts(url: str, user: bool) -> dict[str, list[str]]:
+    """What url_secrets() looks at, by the part of the URL it is in."""
     try:
         parts = urlsplit(url)
-        found = [parts.password or "", (parts.username or "") if user else ""]
-        found += parts.path.split("/")
+        out = {"its password": [parts.password or ""], "its user name": [(parts.username or "") if user else ""]}
+        if parts.scheme.lower() not in _SERVER_HOST_SCHEMES:
+            host = parts.netloc.rpartition("@")[2]
+            out["its host"] = [host, host.rpartition(":")[0] or host]  # urlsplit's hostname would be lower-cased
+        out["its path"] = parts.path.split("/")
         # as written: parse_qsl would turn a "+" into a space, Apprise keeps it
         query = [p.partition("=") for p in parts.query.split("&")]
-        found += [v for k, _, v in query if unquote_plus(k).lower().lstrip("+-:") not in _NOT_SECRET]
+        out["a query value"] = [v for k, _, v in query if unquote_plus(k).lower().lstrip("+-:") not in _NOT_SECRET]
     except ValueError:
-        return []
-    if parts.scheme.lower() not in _SERVER_HOST_SCHEMES:
-        host = parts.netloc.rpartition("@")[2]
-        found += [host, host.rpartition(":")[0] or host]  # urlsplit's hostname would be lower-cased
-    return _forms(found)
+        return {}
+    return out
 
 
 def update_url_secrets(url: str, user: bool = True) -> list[str]:

@@ -38,9 +38,12 @@ from datetime import datetime, timezone, tzinfo
 from authwatch.event import Event
 from authwatch.notice import Notice
 from authwatch.parse.journal import JournalParser
+from authwatch.parse.sshd import UNKNOWN
+from authwatch.parse.syslog import Stats
 from authwatch.sources import Batch
 from authwatch.sources.journalctl import Journalctl, command, run
 from authwatch.sources.lines import MAX_LINE
+from authwatch.sources.unknown import UnknownLines
 from authwatch.store import Position
 
 log = logging.getLogger("authwatch")
@@ -63,6 +66,7 @@ class JournalSource:
         self._wake = wake
         self._program = program
         self._parser = JournalParser(tz, key)
+        self._unknown = UnknownLines(key)  # sshd entries not understood, said (rate-limited)
         self._saved = saved
         self._start_at_end = start_at_end
         self._cursor: str | None = None  # of the last entry read
@@ -225,7 +229,16 @@ class JournalSource:
     def _events(self, entries) -> list[Event]:
         parse = self._parser.parse_entry
         source = self.key
-        return [r for r in (parse(e, source) for e in entries) if r.__class__ is Event]
+        events, unknown = [], Stats()
+        for entry in entries:
+            r = parse(entry, source)
+            if r.__class__ is Event:
+                events.append(r)
+            elif r is UNKNOWN:  # written as a log line would be, so that a login's shape is recognised
+                unknown.record(r, source, f"{_field(entry, 'SYSLOG_IDENTIFIER')}[{_field(entry, 'SYSLOG_PID')}]: "
+                                          f"{_field(entry, 'MESSAGE')}")
+        self._unknown.note(unknown)
+        return events
 
 
 def _entry(line: str | bytes) -> dict | None:
@@ -240,3 +253,8 @@ def _micros(entry: dict) -> int | None:
     value = entry.get("__REALTIME_TIMESTAMP")
     ok = isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20  # int() refuses 4,300 digits
     return int(value) if ok else None
+
+
+def _field(entry: dict, name: str) -> str:
+    value = entry.get(name)
+    return value if isinstance(value, str) else "?"

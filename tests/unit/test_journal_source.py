@@ -173,3 +173,16 @@ def test_journalctl_failing_is_reported_and_retried(tmp_path, caplog, monkeypatc
         assert ports(read(src)[0]) == [1]
     assert "reading the journal again" in caplog.text
     src.close()
+
+
+def test_an_sshd_entry_of_unknown_shape_is_said_and_a_login_like_one_loudly(tmp_path, caplog):
+    journals.write(tmp_path / "j", [accepted(1)])  # history: the first start begins after it
+    src = source(tmp_path)
+    read(src)
+    journals.write(tmp_path / "j", [journals.sshd("Accepted password for bob from 1.2.3.78 port 22 ssh2 extra",
+                                                  T + 5_000_000, pid=1078), accepted(6)])
+    with caplog.at_level(logging.WARNING, "authwatch"):
+        events, _, _ = read(src)
+    assert ports(events) == [6]
+    assert "a login may have been missed" in caplog.text and "Accepted password for bob" in caplog.text
+    src.close()

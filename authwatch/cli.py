@@ -11,7 +11,7 @@ import tempfile
 import textwrap
 
 from authwatch import __version__, cli_check, cli_delivery, cli_follow, cli_geoip, cli_history, cli_profile, errors
-from authwatch.console import PROG, load_settings, log_to_stderr, parse_time
+from authwatch.console import PROG, add_config_option, load_settings, log_to_stderr, parse_time
 from authwatch.console import error as _error
 from authwatch.console import warn as _warn
 from authwatch.enrich import describe
@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=FORMATS, default="auto",
                    help="syslog text, or 'journalctl -o json' output (default: auto, by each file's first line)")
     r.add_argument("--state", metavar="PATH", help="use (and update) this state database instead of a scratch one")
-    r.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+    add_config_option(r)
     r.add_argument("--notify", action="store_true",
                    help="also send the alerts to the configured targets (rate limits apply; exit 1 if some "
                    "could not be delivered, or were marked dead). Without it, replay never sends anything")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from authwatch import check, config, errors
-from authwatch.console import load_settings, warn
+from authwatch.console import add_config_option, load_settings, warn
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         epilog="Examples:\n  authwatch check\n  authwatch check --config /etc/authwatch/config.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    c.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+    add_config_option(c)
     c.set_defaults(func=_check)
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 from authwatch import config, errors
-from authwatch.console import PROG, error, load_settings
+from authwatch.console import PROG, add_config_option, error, load_settings
 from authwatch.errors import UsageError
 from authwatch.store import Store
 
@@ -35,7 +35,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--retry", metavar="ID", help="queue the failed or dead alert whose id starts with ID again")
     o.add_argument("--target", metavar="NAME", help="with --retry: only for this target")
     o.add_argument("--state", metavar="PATH", help="state database (default: the configured one)")
-    o.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+    add_config_option(o)
     o.set_defaults(func=_outbox)
 
     t = sub.add_parser(
@@ -47,7 +47,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("names", nargs="*", metavar="TARGET", help="target names from the configuration (default: all)")
-    t.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+    add_config_option(t)
     t.set_defaults(func=_test_notify)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from authwatch import config, errors
-from authwatch.console import error, log_to_stderr, warn
+from authwatch.console import add_config_option, error, log_to_stderr, warn
 from authwatch.errors import UserError
 
 SCAN_DELIVERY = 45.0  # seconds a scan gives delivery: cron runs it every minute
@@ -76,7 +76,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for command in (run, scan):
-        command.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+        add_config_option(command)
         command.add_argument("--from-start", action="store_true",
                              help="read files never followed before from their beginning instead of their end")
         command.add_argument("--insecure-config", action="store_true",

@@ -7,7 +7,7 @@ import argparse
 import json
 
 from authwatch import errors
-from authwatch.console import error, load_settings, warn
+from authwatch.console import add_config_option, error, load_settings, warn
 from authwatch.enrich import describe, ipscope
 from authwatch.enrich.enricher import missing_geoip, open_geoip
 from authwatch.enrich.geoip import DBIP_CREDIT
@@ -38,7 +38,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     u.add_argument("--directory", metavar="DIR", help="write here instead of geoip.directory")
     u.add_argument("--quiet", action="store_true", help="print nothing unless something fails (for cron)")
-    u.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+    add_config_option(u)
     u.set_defaults(func=_update)
     lk = gsub.add_parser(
         "lookup",
@@ -50,7 +50,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     lk.add_argument("ip", metavar="IP")
     lk.add_argument("--json", action="store_true", help="the geo object as in replay --json")
-    lk.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+    add_config_option(lk)
     lk.set_defaults(func=_lookup)
     g.set_defaults(func=lambda args: (g.print_help(), errors.USAGE)[1])
 

@@ -9,7 +9,7 @@ import os
 from datetime import datetime, timezone, tzinfo
 
 from authwatch import config, errors
-from authwatch.console import error, load_settings, parse_time, warn
+from authwatch.console import add_config_option, error, load_settings, parse_time, warn
 from authwatch.enrich import describe, ipscope
 from authwatch.enrich.trust import parse_target
 from authwatch.errors import UsageError
@@ -86,7 +86,7 @@ def _common(p: argparse.ArgumentParser, now: bool = False) -> None:
                        help="the time classic (yearless) timestamps are read against, ISO 8601 "
                        "(default: each file's modification time)")
     p.add_argument("--state", metavar="PATH", help="state database (default: the configured one)")
-    p.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
+    add_config_option(p)
 
 
 def _learn(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ own log goes the same way), and times given on the command line."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from datetime import datetime, tzinfo
@@ -12,6 +13,11 @@ from authwatch import config
 from authwatch.errors import UsageError
 
 PROG = "authwatch"
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """--config, as every command that reads the configuration takes it."""
+    parser.add_argument("--config", metavar="PATH", help="configuration file (default: see 'authwatch --help')")
 
 
 def error(message: str) -> None:

@@ -19,7 +19,10 @@ The journal's report wins, because it knows who wrote the line:
 
 * a text report of a host the journal speaks for (this machine, or a host
   name the journal has reported) waits up to `hold` for its journal twin and
-  is dropped when the twin comes;
+  is dropped when the twin comes; while the journal is still being read
+  (a catch-up after a restart comes in many batches, each within `hold` of
+  the last), it waits until the journal is past its time or falls quiet, so
+  a backlog read from the text log first cannot outrun its twins;
 * a text report whose journal twin came first is dropped at once;
 * a journal report whose text twin was let out already (its hold ran out) is
   dropped, unless it is a forgery: that alert is never swallowed;
@@ -66,12 +69,18 @@ class Twins:
         self._queue: deque[_Report] = deque()
         self._unpaired: dict[tuple, deque[_Report]] = {}
         self._memory: deque[tuple[tuple, _Report]] = deque()
+        self._journal_at: datetime | None = None  # when the journal's last report came (wall clock)
+        self._journal_upto: datetime | None = None  # the newest time among its reports
 
     def feed_all(self, events: Iterable[Event], now: datetime, journal: bool) -> list[Event]:
         """Take one source's events; return those now ready, in input order
         (dropped ones as tombstones)."""
         for e in events:
             self._feed(e, now, journal)
+            if journal and (self._journal_upto is None or e.time > self._journal_upto):
+                self._journal_upto = e.time
+        if journal and events:
+            self._journal_at = now
         return self.flush(now)
 
     def learn(self, events: Iterable[Event], journal: bool) -> None:
@@ -85,7 +94,7 @@ class Twins:
         """Release what is ready or whose hold has run out by `now`."""
         out = []
         q = self._queue
-        while q and (q[0].ready or q[0].deadline <= now):  # type: ignore[operator]
+        while q and (q[0].ready or self._due(q[0]) <= now or self._passed(q[0])):
             report = q.popleft()
             report.ready = True  # gone: a twin coming later is the one dropped
             out.append(report.event)
@@ -100,7 +109,21 @@ class Twins:
 
     def next_deadline(self) -> datetime | None:
         q = self._queue
-        return q[0].deadline if q and not q[0].ready else None
+        return self._due(q[0]) if q and not q[0].ready else None
+
+    def _due(self, report: _Report) -> datetime:
+        """When a held text report goes without its twin: at its deadline,
+        or, while the journal is still speaking, `hold` after its last word."""
+        assert report.deadline is not None
+        if self._journal_at is None:
+            return report.deadline
+        return max(report.deadline, self._journal_at + self.hold)
+
+    def _passed(self, report: _Report) -> bool:
+        """The journal has been read past the time of a held text report:
+        its twin, if there was one, would have come."""
+        upto = self._journal_upto
+        return upto is not None and upto > report.event.time + WINDOW
 
     def _feed(self, e: Event, now: datetime, journal: bool) -> None:
         if e.ident in _HOOKS:  # a hook's report is no logged line: the journal has no twin of it

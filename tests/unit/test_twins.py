@@ -55,6 +55,29 @@ def test_a_text_report_waits_for_the_journals_and_gives_way(twins):
     assert twins.next_deadline() is None
 
 
+def test_a_backlog_read_from_the_text_log_first_waits_while_the_journal_catches_up(twins):
+    """After a restart the text log's backlog is read at once, the journal's
+    in batches that take longer than the hold: a forged line's text report
+    must not go out as a login before its journal twin comes."""
+    backlog = [forged(port=p, time=at(p)) for p in range(1, 6)]
+    assert twins.feed_all([text(e) for e in backlog], at(10), journal=False) == []
+    now, out = at(10), []
+    for e in backlog[:-1]:  # the journal catching up, one batch every 0.8 s: past every deadline
+        now += timedelta(seconds=0.8)
+        out += twins.feed_all([e], now, journal=True) + twins.flush(now)
+        assert "login" not in kinds(out), "a forgery went out as a login"
+    assert twins.next_deadline() == now + HOLD  # while the journal speaks, no busy wait
+    now += timedelta(seconds=0.8)
+    out += twins.feed_all([backlog[-1]], now, journal=True)
+    assert sorted(kinds(out)) == ["forged"] * 5 + [TWIN] * 5  # in order: each text report gave way
+
+
+def test_a_text_report_the_journal_went_past_goes_out_while_the_journal_still_speaks(twins):
+    twins.feed_all([text(login(port=1, time=at(0)))], at(10), journal=False)  # a line the journal never had
+    out = twins.feed_all([login(port=2, time=at(5))], at(10.1), journal=True)  # the journal is past it
+    assert [e.port for e in out if e.kind == "login"] == [1, 2]
+
+
 def test_a_text_report_after_the_journals_is_dropped_at_once(twins):
     assert kinds(twins.feed_all([login()], at(0), journal=True)) == ["login"]
     assert kinds(twins.feed_all([text(login())], at(0.2), journal=False)) == [TWIN]

@@ -52,7 +52,7 @@ log = logging.getLogger("authwatch")
 
 GRACE = 5.0  # seconds a rotated-away file must be quiet before it is closed
 CONTEXT = 64 * 1024  # bytes before the starting point read for context
-LOOKS, LOOK_PAUSE = 3, 0.1  # looking for a rotated file that logrotate may be compressing right now
+LOOKS, LOOK_PAUSE = 10, 0.1  # looking for a rotated file that logrotate may be compressing or renumbering right now
 
 
 class BlockParser(Protocol):
